@@ -1,0 +1,3 @@
+from nnctl.cli.main import main
+
+main()
