@@ -1,0 +1,168 @@
+"""fit(): the epoch / minibatch loop.  Everything else (stopping, best weights, gradient
+norms, metric logs, progress) is a callback."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from nnctl.engine.callbacks import Callback, TrainingState
+from nnctl.engine.losses import Loss
+from nnctl.engine.metrics import predicted_classes
+from nnctl.engine.network import MLP
+from nnctl.engine.schedules import constant
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Settings of the loop.  ``metric`` is 'accuracy' (classification) or 'rmse'
+    (regression, reported in original units: errors are multiplied by ``target_scale``)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    schedule: Callable[[float, int, int], float] = constant
+    shuffle: bool = True
+    l2: float = 0.0
+    max_norm: float | None = None
+    metric: str = "accuracy"
+    target_scale: Array | float = 1.0
+
+
+@dataclass(frozen=True)
+class FitResult:
+    stop_reason: str
+    epochs: int
+
+
+def fit(
+    model: MLP,
+    loss: Loss,
+    optimizer,
+    x: Array,
+    t: Array,
+    config: FitConfig,
+    rng: np.random.Generator,
+    x_val: Array | None = None,
+    t_val: Array | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> FitResult:
+    """Train ``model`` on rows x with target matrix t (one-hot for classes).
+
+    Each epoch: set η from the schedule, visit the rows in a fresh random order in
+    minibatches, and per batch take one optimizer step on the mean loss
+    (1/n) Σ L + (λ/2) Σ ‖W‖²; then evaluate on the validation rows and call the
+    callbacks.  Stops at ``config.epochs`` unless a callback sets a stop reason, the
+    loss becomes NaN/inf ('diverged') or the user interrupts ('interrupted').
+    """
+    if len(x) == 0:
+        raise ValueError("no training rows")
+    shuffle_rng, dropout_rng = rng.spawn(2)
+    state = TrainingState(model=model, optimizer=optimizer)
+    for cb in callbacks:
+        cb.on_train_begin(state)
+    epoch = 0
+    try:
+        for epoch in range(1, config.epochs + 1):
+            state.epoch = epoch
+            logs = _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout_rng, state, callbacks)
+            if x_val is not None and len(x_val) > 0:
+                logs.update(evaluate_rows(model, loss, x_val, t_val, config, prefix="val_"))
+            if not all(math.isfinite(v) for k, v in logs.items() if k.endswith("loss")):
+                state.stop_reason = "diverged"
+            for cb in callbacks:
+                cb.on_epoch_end(state, logs)
+            if state.stop_reason is not None:
+                break
+    except KeyboardInterrupt:
+        state.stop_reason = "interrupted"
+    if state.stop_reason is None:
+        state.stop_reason = "max_epochs"
+    for cb in callbacks:
+        cb.on_train_end(state)
+    return FitResult(stop_reason=state.stop_reason, epochs=state.epoch)
+
+
+def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout_rng, state, callbacks) -> dict[str, float]:
+    n = len(x)
+    bs = min(config.batch_size, n)
+    lr = config.schedule(config.lr, epoch - 1, config.epochs)
+    optimizer.lr = lr
+    order = shuffle_rng.permutation(n) if config.shuffle else np.arange(n)
+    xbuf = np.empty((bs, x.shape[1]), dtype=model.dtype)
+    tbuf = np.empty((bs, t.shape[1]), dtype=model.dtype)
+    dbuf = np.empty((bs, t.shape[1]), dtype=model.dtype)
+    out_act = model.activations[-1]
+    batch_cbs = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
+    total_loss, tracker = 0.0, _MetricTracker(config, t.shape[1])
+    start = time.perf_counter()
+    for lo in range(0, n, bs):
+        idx = order[lo : lo + bs]
+        m = len(idx)
+        xb = np.take(x, idx, axis=0, out=xbuf[:m])
+        tb = np.take(t, idx, axis=0, out=tbuf[:m])
+        z, a = model.forward_train(xb, dropout_rng)
+        total_loss += loss.value(z, a, tb)
+        tracker.add(a, tb)
+        delta = loss.delta(z, a, tb, out_act, dbuf[:m])
+        delta *= 1.0 / m
+        model.backward(delta)
+        for cb in batch_cbs:
+            cb.on_batch_end(state)
+        if config.l2:
+            for w, g in zip(model.weights, model.weight_grads):
+                g += config.l2 * w
+        optimizer.step(model.params, model.grads)
+        if config.max_norm is not None:
+            _clip_max_norm(model, config.max_norm)
+    seconds = time.perf_counter() - start
+    logs = {"epoch": float(epoch), "lr": lr, "train_loss": total_loss / n}
+    logs.update(tracker.result("train_"))
+    logs["seconds"] = seconds
+    return logs
+
+
+def evaluate_rows(model: MLP, loss: Loss, x: Array, t: Array, config: FitConfig, prefix: str) -> dict[str, float]:
+    """Loss and metric of the full network (no dropout) on rows x with targets t."""
+    z, a = model.logits(x)
+    tracker = _MetricTracker(config, t.shape[1])
+    tracker.add(a, t)
+    out = {f"{prefix}loss": loss.value(z, a, t) / len(x)}
+    out.update(tracker.result(prefix))
+    return out
+
+
+class _MetricTracker:
+    """Accumulates correct predictions (accuracy) or squared errors per output (rmse)."""
+
+    def __init__(self, config: FitConfig, k: int) -> None:
+        self.kind = config.metric
+        self.scale = np.broadcast_to(np.asarray(config.target_scale, dtype=np.float64), (k,))
+        self.n, self.correct, self.sq = 0, 0, np.zeros(k)
+
+    def add(self, a: Array, t: Array) -> None:
+        self.n += len(a)
+        if self.kind == "accuracy":
+            self.correct += int(np.count_nonzero(predicted_classes(a) == predicted_classes(t)))
+        else:
+            d = a - t
+            self.sq += np.einsum("ij,ij->j", d, d)
+
+    def result(self, prefix: str) -> dict[str, float]:
+        if self.kind == "accuracy":
+            return {f"{prefix}accuracy": self.correct / max(self.n, 1)}
+        mse = float(np.sum(self.sq * self.scale**2)) / max(self.n * len(self.sq), 1)
+        return {f"{prefix}rmse": math.sqrt(mse) if math.isfinite(mse) else math.nan}
+
+
+def _clip_max_norm(model: MLP, c: float) -> None:
+    """Rescale each unit's incoming weight vector (a column of W) to norm ≤ c."""
+    for w in model.weights:
+        norms = np.sqrt(np.einsum("ij,ij->j", w, w))
+        w *= np.minimum(1.0, c / np.maximum(norms, 1e-12)).astype(w.dtype)
