@@ -1,0 +1,227 @@
+"""The run store: run ids, the directory layout, atomic writes and checkpoints.
+
+    runs/<run-id>/spec.yaml      the resolved spec
+                  metrics.csv    one row per epoch, flushed as written
+                  best.npz       best-validation weights + preprocessing state
+                  last.npz       weights at the end of training + preprocessing state
+                  summary.json   status, stop reason, metrics, versions, data hash
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from nnctl.app.errors import NnctlError, RunNotFound
+
+RUNS_ENV = "NNCTL_RUNS_DIR"
+_ID_CHARS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def default_runs_dir() -> Path:
+    """``$NNCTL_RUNS_DIR`` or ``./runs``."""
+    return Path(os.environ.get(RUNS_ENV) or "runs")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same directory, fsync, then rename over ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Save plain numeric/string arrays (never objects) atomically as an .npz."""
+    for key, value in arrays.items():
+        if np.asarray(value).dtype == object:
+            raise ValueError(f"{key}: object arrays cannot be saved")
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Load an .npz with ``allow_pickle=False``; a file that needs pickling is refused."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise NnctlError(f"{path}: file not found") from None
+    except ValueError as exc:
+        raise NnctlError(f"{path}: unreadable checkpoint ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise NnctlError(f"{path}: not a valid .npz file ({exc.__class__.__name__})") from None
+
+
+class RunDir:
+    """One run's directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.id = path.name
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def write_text(self, name: str, text: str) -> None:
+        atomic_write_bytes(self.file(name), text.encode("utf-8"))
+
+    def write_json(self, name: str, data: Any) -> None:
+        self.write_text(name, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+    def read_json(self, name: str) -> dict[str, Any]:
+        try:
+            return json.loads(self.file(name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise NnctlError(f"{self.file(name)}: missing (run {self.id} is incomplete)") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise NnctlError(f"{self.file(name)}: not valid JSON") from None
+
+    def save_checkpoint(self, name: str, arrays: Mapping[str, np.ndarray]) -> None:
+        save_npz(self.file(name), arrays)
+
+    def load_checkpoint(self, name: str) -> dict[str, np.ndarray]:
+        return load_npz(self.file(name))
+
+    def metrics_writer(self, columns: Sequence[str]) -> "MetricsWriter":
+        return MetricsWriter(self.file("metrics.csv"), columns)
+
+    def read_metrics(self) -> list[dict[str, str]]:
+        path = self.file("metrics.csv")
+        if not path.exists():
+            return []
+        with path.open(newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+
+
+class MetricsWriter:
+    """Appends one CSV row per epoch and flushes it, so a reader always sees whole rows."""
+
+    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+        self.columns = list(columns)
+        self._fh = path.open("w", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._fh, lineterminator="\n")
+        self._writer.writerow(self.columns)
+        self._fh.flush()
+
+    def write(self, row: Mapping[str, float]) -> None:
+        self._writer.writerow([_fmt(row.get(c)) for c in self.columns])
+        self._fh.flush()
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+
+
+class RunStore:
+    """The runs directory: creates runs exclusively and resolves references to them."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root) if root is not None else default_runs_dir()
+
+    def create(self, name: str) -> RunDir:
+        """Make a new run directory ``<YYYYmmdd-HHMMSS>-<name>-<hex>`` exclusively."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise NnctlError(f"{self.root}: cannot create runs directory ({exc.strerror})") from None
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:40] or "run"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for _ in range(100):
+            run_id = f"{stamp}-{slug}-{secrets.token_hex(2)}"
+            path = self.root / run_id
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise NnctlError(f"{self.root}: cannot create a run ({exc.strerror})") from None
+            return RunDir(path)
+        raise NnctlError(f"{self.root}: could not find a free run id")
+
+    def runs(self) -> list[RunDir]:
+        """Every run directory, oldest first (ids begin with their creation time)."""
+        if not self.root.is_dir():
+            return []
+        found = [RunDir(p) for p in self.root.iterdir() if p.is_dir() and _ID_CHARS.match(p.name) and not p.is_symlink()]
+        return sorted(found, key=lambda r: r.id)
+
+    def resolve(self, ref: str) -> RunDir:
+        """A full id, a unique prefix of one, or ``latest`` (the newest completed run).
+
+        A reference that is not a plain name (``..``, a slash, an absolute path) or that
+        resolves outside the runs directory is refused."""
+        if ref == "latest":
+            for run in reversed(self.runs()):
+                if _status(run) == "completed":
+                    return run
+            raise RunNotFound(f"latest: no completed run in {self.root}")
+        if not _ID_CHARS.match(ref) or ".." in ref:
+            raise RunNotFound(f"{ref!r}: not a run id (ids are plain names inside {self.root})")
+        exact = self.root / ref
+        if exact.is_dir():
+            return RunDir(self._inside(exact, ref))
+        matches = [r for r in self.runs() if r.id.startswith(ref)]
+        if len(matches) == 1:
+            return RunDir(self._inside(matches[0].path, ref))
+        if not matches:
+            raise RunNotFound(f"{ref}: no such run in {self.root}", hint="list runs with: ls " + str(self.root))
+        listed = ", ".join(r.id for r in matches[:5])
+        raise RunNotFound(f"{ref}: ambiguous prefix, matches {len(matches)} runs ({listed})")
+
+    def _inside(self, path: Path, ref: str) -> Path:
+        root = self.root.resolve()
+        real = path.resolve()
+        if real.parent != root:
+            raise RunNotFound(f"{ref}: resolves outside the runs directory {self.root}")
+        return path
+
+
+def _status(run: RunDir) -> str | None:
+    try:
+        return json.loads(run.file("summary.json").read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError):
+        return None
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def iter_columns(n_layers: int, metric: str) -> Iterable[str]:
+    """The columns of metrics.csv for a network of ``n_layers`` dense layers."""
+    yield from ("epoch", "lr", "train_loss", f"train_{metric}", "val_loss", f"val_{metric}")
+    yield from (f"grad_norm.layer{i}" for i in range(1, n_layers + 1))
+    yield "seconds"

@@ -1,0 +1,43 @@
+"""The nnctl command line: wires the commands together."""
+
+from __future__ import annotations
+
+import typer
+
+from nnctl.cli.evaluate import evaluate
+from nnctl.cli.spec import schema, validate
+from nnctl.cli.train import train
+
+app = typer.Typer(
+    name="nnctl",
+    help="Train multilayer perceptrons from YAML experiment specs.\n\n"
+    "  nnctl train configs/iris.yaml      train, write runs/<run-id>/\n\n"
+    "  nnctl evaluate latest              metrics of a saved run on its test split",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command()(train)
+app.command()(evaluate)
+app.command()(validate)
+app.command()(schema)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from nnctl import __version__
+
+        print(f"nnctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Train multilayer perceptrons from YAML experiment specs."""
+
+
+def main() -> None:
+    app()

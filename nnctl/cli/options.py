@@ -1,0 +1,26 @@
+"""Option aliases shared by the commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (for scripts).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the essential result (the run id).")]
+RunsDirOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--runs-dir", envvar="NNCTL_RUNS_DIR", show_envvar=True,
+        help="Directory holding the runs [default: ./runs].",
+    ),
+]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--set", metavar="KEY=VALUE",
+        help="Override a spec key (dotted path, YAML value), e.g. --set training.epochs=50 "
+        "--set model.layers[0].units=8. Repeatable.",
+    ),
+]

@@ -1,0 +1,69 @@
+"""A training callback that shows progress on stderr: a rich bar on a terminal, a few
+plain log lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from nnctl.engine.callbacks import Callback, TrainingState
+
+
+class RichProgress(Callback):
+    """A progress bar over epochs with live train/validation loss."""
+
+    def __init__(self, console) -> None:
+        self.console = console
+
+    def on_train_begin(self, state: TrainingState) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]epoch"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
+            TextColumn("{task.description}"), console=self.console, transient=False,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task("", total=state.epochs)
+        self.last = 0.0
+
+    def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.1 and state.epoch < state.epochs:
+            return
+        self.last = now
+        self.progress.update(self.task, completed=state.epoch, description=_describe(logs))
+
+    def on_train_end(self, state: TrainingState) -> None:
+        self.progress.update(self.task, completed=state.epoch)
+        self.progress.stop()
+
+
+class PlainProgress(Callback):
+    """A log line about every 2 seconds, and at the first and last epoch."""
+
+    def __init__(self, every_seconds: float = 2.0) -> None:
+        self.every = every_seconds
+
+    def on_train_begin(self, state: TrainingState) -> None:
+        self.last = time.monotonic()
+        self.logs: dict[str, float] = {}
+
+    def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
+        self.logs = logs
+        now = time.monotonic()
+        if state.epoch == 1 or now - self.last >= self.every:
+            self.last = now
+            self._line(state, logs)
+
+    def on_train_end(self, state: TrainingState) -> None:
+        if self.logs and state.epoch > 1:
+            self._line(state, self.logs)
+
+    @staticmethod
+    def _line(state: TrainingState, logs: dict[str, float]) -> None:
+        print(f"epoch {state.epoch}/{state.epochs} {_describe(logs)}", file=sys.stderr, flush=True)
+
+
+def _describe(logs: dict[str, float]) -> str:
+    keys = ("train_loss", "train_accuracy", "train_rmse", "val_loss", "val_accuracy", "val_rmse")
+    return " ".join(f"{k}={logs[k]:.4g}" for k in keys if k in logs)

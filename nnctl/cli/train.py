@@ -1,0 +1,70 @@
+"""nnctl train SPEC"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nnctl.cli import output
+from nnctl.cli.options import JsonOpt, QuietOpt, RunsDirOpt, SetOpt
+
+
+def train(
+    spec: Annotated[Path, typer.Argument(help="The experiment spec (YAML).", show_default=False)],
+    set_: SetOpt = None,
+    runs_dir: RunsDirOpt = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train the network a spec describes and save it as a new run.
+
+    Writes runs/<run-id>/ with spec.yaml (resolved), metrics.csv (one row per epoch),
+    best.npz / last.npz (weights and preprocessing) and summary.json.
+
+    Exit codes: 0 trained, 1 diverged or failed, 2 bad spec, data or arguments,
+    130 interrupted.
+    """
+    with output.handle_errors(json_):
+        from nnctl.app.runs import RunStore
+        from nnctl.app.spec import load_spec
+        from nnctl.app.training import train_from_spec
+        from nnctl.cli.progress import PlainProgress, RichProgress
+
+        loaded = load_spec(spec, set_ or [])
+        callbacks = []
+        if not quiet and not json_:
+            callbacks.append(RichProgress(output.stderr_console()) if output.use_rich() else PlainProgress())
+        result = train_from_spec(
+            loaded, RunStore(runs_dir), callbacks=callbacks, base_dirs=[spec.resolve().parent],
+            on_warning=output.warn,
+        )
+        _render(result, json_, quiet)
+        if result.status == "interrupted":
+            output.log(f"interrupted: the best weights so far are in {result.run_dir}")
+            raise typer.Exit(output.EXIT_INTERRUPTED)
+        if result.status != "completed":
+            output.log(f"error: training {result.stop_reason} (loss became NaN or inf); "
+                       f"the best checkpoint is kept in {result.run_dir}/best.npz")
+            raise typer.Exit(1)
+
+
+def _render(result, json_: bool, quiet: bool) -> None:
+    if json_:
+        output.print_json(result.to_dict())
+        return
+    if quiet:
+        print(result.run_id)
+        return
+    head = (f"run {result.run_id}: {result.status}, stop_reason={result.stop_reason}, "
+            f"epochs={result.epochs}, best_epoch={result.best_epoch}, seed={result.seed}")
+    if output.use_rich(typer.get_text_stream("stdout")):
+        console = output.stdout_console()
+        console.print(output.metrics_table(head, result.metrics))
+        console.print(f"saved to [bold]{result.run_dir}[/bold]")
+    else:
+        print(head)
+        for line in output.metrics_lines(result.metrics):
+            print(line)
+        print(f"saved to {result.run_dir}")
