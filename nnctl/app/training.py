@@ -150,7 +150,7 @@ def train_from_spec(
         shuffle=spec.training.shuffle, l2=spec.regularization.l2, max_norm=spec.regularization.max_norm,
         metric=metric, target_scale=prep.target_scale if prep.task == "regression" and prep.target_scale is not None else 1.0,
     )
-    best = BestWeights("val_loss" if has_val else "train_loss", restore=False)
+    best = BestWeights(best_metric(spec, has_val), restore=False)
     warnings = p.warnings
 
     run = store.create(spec.name)
@@ -203,6 +203,14 @@ def train_from_spec(
         epochs=result.epochs, best_epoch=best.best_epoch, seed=seed, task=prep.task, metrics=metrics,
         warnings=warnings, seconds=time.time() - started,
     )
+
+
+def best_metric(spec, has_val: bool) -> str:
+    """The metric that picks the best epoch: the early-stopping metric when one is set,
+    else the validation loss, else (no validation rows) the training loss."""
+    if spec.stopping.early_stopping is not None:
+        return spec.stopping.early_stopping.metric
+    return "val_loss" if has_val else "train_loss"
 
 
 def _loss(spec, net):
