@@ -21,6 +21,7 @@ class TrainingState:
 
     model: Any
     optimizer: Any
+    epochs: int = 0
     epoch: int = 0
     stop_reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -151,7 +152,9 @@ class BestWeights(Monitor):
             self.best_params[...] = state.model.params
 
     def on_train_end(self, state: TrainingState) -> None:
-        if self.restore and self.best_epoch > 0:
+        # Without any finite epoch, the copy taken at the start is still the best there is.
+        diverged = not np.all(np.isfinite(state.model.params))
+        if (self.restore and self.best_epoch > 0) or diverged:
             state.model.params[...] = self.best_params
 
 

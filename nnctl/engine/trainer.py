@@ -64,7 +64,7 @@ def fit(
     if len(x) == 0:
         raise ValueError("no training rows")
     shuffle_rng, dropout_rng = rng.spawn(2)
-    state = TrainingState(model=model, optimizer=optimizer)
+    state = TrainingState(model=model, optimizer=optimizer, epochs=config.epochs)
     for cb in callbacks:
         cb.on_train_begin(state)
     epoch = 0
