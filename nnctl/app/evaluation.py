@@ -79,7 +79,7 @@ def evaluate_run(store: RunStore, ref: str, data_file: str | None = None) -> Eva
     spec, net, prep = load_model(run)
     warnings: list[str] = []
     if data_file is not None:
-        x, y = data_mod.transform_file(Path(data_file), prep, dtype=net.dtype)
+        x, y = data_mod.transform_file(Path(data_file), prep, dtype=net.dtype, warnings=warnings)
         source = data_file
     else:
         summary = run.read_json("summary.json")

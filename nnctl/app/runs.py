@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import tempfile
+import zipfile
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -59,6 +60,8 @@ def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
     """Load an .npz with ``allow_pickle=False``; a file that needs pickling is refused."""
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise NnctlError(f"{path}: not a valid .npz file (not a zip archive, or truncated)")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
@@ -66,7 +69,7 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
         raise NnctlError(f"{path}: file not found") from None
     except ValueError as exc:
         raise NnctlError(f"{path}: unreadable checkpoint ({exc})") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise NnctlError(f"{path}: not a valid .npz file ({exc.__class__.__name__})") from None
 
 
@@ -154,15 +157,18 @@ class RunStore:
                 continue
             except OSError as exc:
                 raise NnctlError(f"{self.root}: cannot create a run ({exc.strerror})") from None
-            return RunDir(path)
+            run = RunDir(path)
+            run.write_json("summary.json", {"run_id": run_id, "status": "created", "created_ns": time.time_ns()})
+            return run
         raise NnctlError(f"{self.root}: could not find a free run id")
 
     def runs(self) -> list[RunDir]:
-        """Every run directory, oldest first (ids begin with their creation time)."""
+        """Every run directory, oldest first: by the creation time in the id, then by the
+        nanosecond ``created_ns`` of summary.json (runs made in the same second)."""
         if not self.root.is_dir():
             return []
         found = [RunDir(p) for p in self.root.iterdir() if p.is_dir() and _ID_CHARS.match(p.name) and not p.is_symlink()]
-        return sorted(found, key=lambda r: r.id)
+        return sorted(found, key=lambda r: (r.id[:15], _created_ns(r), r.id))
 
     def resolve(self, ref: str) -> RunDir:
         """A full id, a unique prefix of one, or ``latest`` (the newest completed run).
@@ -193,6 +199,13 @@ class RunStore:
         if real.parent != root:
             raise RunNotFound(f"{ref}: resolves outside the runs directory {self.root}")
         return path
+
+
+def _created_ns(run: RunDir) -> int:
+    try:
+        return int(json.loads(run.file("summary.json").read_text(encoding="utf-8")).get("created_ns", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0
 
 
 def _status(run: RunDir) -> str | None:

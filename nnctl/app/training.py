@@ -81,7 +81,7 @@ class Prepared:
     units: int
     warnings: list[str]
     train_ss: np.random.SeedSequence
-    init_ss: np.random.SeedSequence
+    net: Any  # the initialized network
 
     @property
     def summary(self) -> str:
@@ -119,7 +119,9 @@ def prepare(spec, base_dirs: Sequence[Path] = ()) -> Prepared:
     n_targets = splits.y_train.shape[1] if splits.y_train.ndim == 2 else 1
     units = output_units(prep.task, n_classes, spec.model.output, n_targets)
     warnings = [*lint(spec), *splits.warnings]
-    return Prepared(spec, seed, splits, metric, units, warnings, train_ss, init_ss)
+    net = build_network(spec, splits.X_train.shape[1], units)
+    initialize_network(net, spec, np.random.default_rng(init_ss), base_dirs)
+    return Prepared(spec, seed, splits, metric, units, warnings, train_ss, net)
 
 
 def train_from_spec(
@@ -138,8 +140,7 @@ def train_from_spec(
         if on_warning:
             on_warning(w)
     dtype = np.dtype(spec.dtype)
-    net = build_network(spec, splits.X_train.shape[1], p.units)
-    initialize_network(net, spec, np.random.default_rng(p.init_ss), base_dirs)
+    net = p.net
     optimizer = build_optimizer(spec, net.params.size)
     t_train = target_matrix(splits.y_train, prep.task, p.units, dtype)
     t_val = target_matrix(splits.y_val, prep.task, p.units, dtype)
@@ -154,9 +155,10 @@ def train_from_spec(
     warnings = p.warnings
 
     run = store.create(spec.name)
+    created_ns = run.read_json("summary.json")["created_ns"]
     run.write_text("spec.yaml", dump_spec_yaml(spec))
     base = {
-        "run_id": run.id, "name": spec.name, "seed": seed, "task": prep.task, "data_hash": splits.data_hash,
+        "run_id": run.id, "created_ns": created_ns, "name": spec.name, "seed": seed, "task": prep.task, "data_hash": splits.data_hash,
         "data_source": spec.data.source, "base_dirs": [str(Path(b).resolve()) for b in base_dirs],
         "rows": {"train": len(splits.X_train), "validation": len(splits.X_val), "test": len(splits.X_test)},
         "classes": list(prep.classes) if prep.classes is not None else None,

@@ -48,6 +48,8 @@ def evaluate(
             output.print_json({**result.to_dict(), "failed": failures})
         else:
             _render(result)
+        for w in result.warnings:
+            output.warn(w)
         for message in failures:
             output.log(f"fail: {message}")
         if failures:
@@ -88,7 +90,8 @@ def _render(result) -> None:
     scalars = {k: v for k, v in m.items() if k != "confusion"}
     if rich:
         console = output.stdout_console()
-        console.print(output.metrics_table(head, {"test": scalars}))
+        console.print(head)
+        console.print(output.metrics_table(None, {"test": scalars}))
     else:
         print(head)
         print(" ".join(f"{k}={output.fmt(v)}" for k, v in scalars.items()))
@@ -100,7 +103,8 @@ def _confusion(matrix: list[list[int]], classes: list[str], rich: bool) -> None:
     if rich:
         from rich.table import Table
 
-        table = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
+        output.stdout_console().print("confusion matrix (rows: true, columns: predicted)")
+        table = Table()
         table.add_column("")
         for c in classes:
             table.add_column(c, justify="right")

@@ -13,7 +13,7 @@ RunsDirOpt = Annotated[
     Optional[Path],
     typer.Option(
         "--runs-dir", envvar="NNCTL_RUNS_DIR", show_envvar=True,
-        help="Directory holding the runs [default: ./runs].",
+        help="Directory holding the runs \\[default: ./runs].",
     ),
 ]
 SetOpt = Annotated[

@@ -89,7 +89,7 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def metrics_table(title: str, metrics: dict[str, dict[str, Any]]):
+def metrics_table(title: str | None, metrics: dict[str, dict[str, Any]]):
     """A rich table: one row per split, one column per metric."""
     from rich.table import Table
 

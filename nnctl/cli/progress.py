@@ -19,7 +19,7 @@ class RichProgress(Callback):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(
-            TextColumn("[bold]epoch"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
+            TextColumn("[bold]epoch"), MofNCompleteColumn(), BarColumn(bar_width=24), TimeElapsedColumn(),
             TextColumn("{task.description}"), console=self.console, transient=False,
         )
         self.progress.start()
@@ -64,6 +64,9 @@ class PlainProgress(Callback):
         print(f"epoch {state.epoch}/{state.epochs} {_describe(logs)}", file=sys.stderr, flush=True)
 
 
+_SHORT = {"train_loss": "loss", "train_accuracy": "acc", "train_rmse": "rmse",
+          "val_loss": "val_loss", "val_accuracy": "val_acc", "val_rmse": "val_rmse"}
+
+
 def _describe(logs: dict[str, float]) -> str:
-    keys = ("train_loss", "train_accuracy", "train_rmse", "val_loss", "val_accuracy", "val_rmse")
-    return " ".join(f"{k}={logs[k]:.4g}" for k in keys if k in logs)
+    return " ".join(f"{short}={logs[k]:.4g}" for k, short in _SHORT.items() if k in logs)

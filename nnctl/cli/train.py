@@ -61,7 +61,8 @@ def _render(result, json_: bool, quiet: bool) -> None:
             f"epochs={result.epochs}, best_epoch={result.best_epoch}, seed={result.seed}")
     if output.use_rich(typer.get_text_stream("stdout")):
         console = output.stdout_console()
-        console.print(output.metrics_table(head, result.metrics))
+        console.print(head)
+        console.print(output.metrics_table(None, result.metrics))
         console.print(f"saved to [bold]{result.run_dir}[/bold]")
     else:
         print(head)

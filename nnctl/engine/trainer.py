@@ -69,19 +69,21 @@ def fit(
         cb.on_train_begin(state)
     epoch = 0
     try:
-        for epoch in range(1, config.epochs + 1):
-            state.epoch = epoch
-            logs = _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout_rng, state, callbacks)
-            if x_val is not None and len(x_val) > 0:
-                logs.update(evaluate_rows(model, loss, x_val, t_val, config, prefix="val_"))
-            if not all(math.isfinite(v) for k, v in logs.items() if k.endswith("loss")):
-                state.stop_reason = "diverged"
-            for cb in callbacks:
-                cb.on_epoch_end(state, logs)
-            if state.stop_reason is not None:
-                break
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected from the loss
+            for epoch in range(1, config.epochs + 1):
+                state.epoch = epoch
+                logs = _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout_rng, state, callbacks)
+                if x_val is not None and len(x_val) > 0:
+                    logs.update(evaluate_rows(model, loss, x_val, t_val, config, prefix="val_"))
+                if not all(math.isfinite(v) for k, v in logs.items() if k.endswith("loss")):
+                    state.stop_reason = "diverged"
+                for cb in callbacks:
+                    cb.on_epoch_end(state, logs)
+                if state.stop_reason is not None:
+                    break
     except KeyboardInterrupt:
         state.stop_reason = "interrupted"
+        state.epoch = epoch - 1  # the epoch under way did not finish
     if state.stop_reason is None:
         state.stop_reason = "max_epochs"
     for cb in callbacks:
