@@ -168,8 +168,12 @@ class MLP:
         assert work is not None
         for l in range(self.n_layers - 1, -1, -1):
             inp = work.inputs[l]
-            np.matmul(inp.T, delta, out=self.weight_grads[l])
-            np.sum(delta, axis=0, out=self.bias_grads[l])
+            if n == 1:  # a rank-1 outer product: np.matmul is slow at inner dimension 1
+                np.dot(inp.T, delta, out=self.weight_grads[l])
+                self.bias_grads[l][...] = delta[0]
+            else:
+                np.matmul(inp.T, delta, out=self.weight_grads[l])
+                np.sum(delta, axis=0, out=self.bias_grads[l])
             if l == 0:
                 break
             prev = work.delta[l - 1][:n]

@@ -4,14 +4,19 @@ gradient ``g`` (the network keeps all parameters in one buffer, so a step is a
 handful of whole-buffer operations).  ``lr`` is set by the learning-rate schedule.
 
 The adaptive rules follow the documented defaults of torch.optim (Adagrad,
-RMSprop and Adam), eps added after the square root.
+RMSprop and Adam), eps added after the square root.  For large buffers a compiled
+one-pass kernel (``kernels.py``, optional numba) does the same arithmetic in the
+same order, with bit-identical results.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
+
+from nnctl.engine import kernels
 
 Array = np.ndarray
 
@@ -27,8 +32,13 @@ class SGD:
     def __init__(self, size: int, lr: float = 0.01, dtype: type | np.dtype = np.float32) -> None:
         self.lr = float(lr)
         self._tmp = np.zeros(size, dtype=dtype)
+        self._scalar = np.dtype(dtype).type
+        self._fused = kernels.load() if kernels.enabled(size) else None
 
     def step(self, w: Array, g: Array) -> None:
+        if self._fused is not None:
+            self._fused.sgd(w, g, self._scalar(self.lr))
+            return
         np.multiply(g, self.lr, out=self._tmp)
         w -= self._tmp
 
@@ -53,8 +63,12 @@ class Momentum(SGD):
         self.v = np.zeros(size, dtype=dtype)
 
     def step(self, w: Array, g: Array) -> None:
+        c = (1.0 - self.mu) * self.lr
+        if self._fused is not None:
+            self._fused.momentum(w, g, self.v, self._scalar(self.mu), self._scalar(c))
+            return
         self.v *= self.mu
-        np.multiply(g, (1.0 - self.mu) * self.lr, out=self._tmp)
+        np.multiply(g, c, out=self._tmp)
         self.v += self._tmp
         w -= self.v
 
@@ -79,6 +93,9 @@ class AdaGrad(SGD):
         self.s = np.zeros(size, dtype=dtype)
 
     def step(self, w: Array, g: Array) -> None:
+        if self._fused is not None:
+            self._fused.adagrad(w, g, self.s, self._scalar(self.lr), self._scalar(self.eps))
+            return
         tmp = self._tmp
         np.multiply(g, g, out=tmp)
         self.s += tmp
@@ -109,6 +126,10 @@ class RMSProp(SGD):
         self.v = np.zeros(size, dtype=dtype)
 
     def step(self, w: Array, g: Array) -> None:
+        if self._fused is not None:
+            f = self._scalar
+            self._fused.rmsprop(w, g, self.v, f(self.alpha), f(1.0 - self.alpha), f(self.lr), f(self.eps))
+            return
         tmp = self._tmp
         self.v *= self.alpha
         np.multiply(g, g, out=tmp)
@@ -150,6 +171,13 @@ class Adam(SGD):
     def step(self, w: Array, g: Array) -> None:
         self.t += 1
         b1, b2, tmp = self.beta1, self.beta2, self._tmp
+        step_size = self.lr / (1.0 - b1**self.t)
+        bc2_sqrt = math.sqrt(1.0 - b2**self.t)
+        if self._fused is not None:
+            f = self._scalar
+            self._fused.adam(w, g, self.m, self.v, f(b1), f(1.0 - b1), f(b2), f(1.0 - b2),
+                             f(bc2_sqrt), f(self.eps), f(step_size))
+            return
         self.m *= b1
         np.multiply(g, 1.0 - b1, out=tmp)
         self.m += tmp
@@ -157,9 +185,8 @@ class Adam(SGD):
         np.multiply(g, g, out=tmp)
         tmp *= 1.0 - b2
         self.v += tmp
-        step_size = self.lr / (1.0 - b1**self.t)
         np.sqrt(self.v, out=tmp)
-        tmp /= np.sqrt(1.0 - b2**self.t)
+        tmp /= bc2_sqrt
         tmp += self.eps
         np.divide(self.m, tmp, out=tmp)
         tmp *= step_size

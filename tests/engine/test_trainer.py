@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -59,8 +61,10 @@ def regression_data(n=60, seed=1):
 
 @pytest.fixture(scope="module")
 def iris():
-    datasets = pytest.importorskip("sklearn.datasets")
-    x, y = datasets.load_iris(return_X_y=True)
+    path = Path(__file__).resolve().parents[2] / "data" / "iris.csv"
+    x = np.genfromtxt(path, delimiter=",", skip_header=1, usecols=range(4))
+    labels = np.genfromtxt(path, delimiter=",", skip_header=1, usecols=4, dtype=str)
+    y = np.unique(labels, return_inverse=True)[1]
     x = (x - x.mean(axis=0)) / x.std(axis=0)
     return x, np.eye(3)[y], y
 
