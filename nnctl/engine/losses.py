@@ -45,11 +45,12 @@ def log_loss_delta(z: Array, a: Array, t: Array, act: Activation, out: Array) ->
 
 
 def cross_entropy(z: Array, a: Array, t: Array) -> float:
-    """Σ_rows −Σ_k t_k log softmax(z)_k, with the stable log-softmax
-    log softmax(z)_k = z_k − m − log Σ_j e^(z_j − m), m = max_j z_j."""
-    m = z.max(axis=1, keepdims=True)
-    lse = m[:, 0] + np.log(np.sum(np.exp(z - m), axis=1))
-    return float(np.sum(lse * t.sum(axis=1)) - np.vdot(t, z))
+    """Σ_rows −Σ_k t_k log softmax(z)_k for rows of t summing to 1, i.e. Σ_rows lse(z) − Σ t·z
+    with the stable log-sum-exp lse(z) = m − log softmax(z)_m at the row's largest logit m
+    (read off the softmax output a, whose largest entry is at least 1/K, so no underflow)."""
+    lse = z.max(axis=1)
+    lse -= np.log(a.max(axis=1))
+    return float(lse.sum() - np.vdot(t, z))
 
 
 def cross_entropy_delta(z: Array, a: Array, t: Array, act: Activation, out: Array) -> Array:

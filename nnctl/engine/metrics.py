@@ -11,7 +11,7 @@ def predicted_classes(a: Array) -> Array:
     """Class index per row: argmax over output units, or a ≥ 0.5 for a single unit."""
     if a.shape[1] == 1:
         return (a[:, 0] >= 0.5).astype(np.int64)
-    return np.argmax(a, axis=1)
+    return a.argmax(axis=1)
 
 
 def accuracy(y_true: Array, y_pred: Array) -> float:

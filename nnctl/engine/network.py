@@ -60,12 +60,10 @@ class MLP:
         self.params = np.zeros(total, dtype=self.dtype)
         self.grads = np.zeros(total, dtype=self.dtype)
         self.weights, self.biases = _views(self.params, shapes)
+        self.n_layers = n_layers
         self.weight_grads, self.bias_grads = _views(self.grads, shapes)
         self._work: _Workspace | None = None
 
-    @property
-    def n_layers(self) -> int:
-        return len(self.weights)
 
     def initialize(self, rng: np.random.Generator, scheme: str = "uniform", scale: float = 0.05) -> None:
         """Draw every layer's weights and biases with the named initializer."""
@@ -173,7 +171,7 @@ class MLP:
                 self.bias_grads[l][...] = delta[0]
             else:
                 np.matmul(inp.T, delta, out=self.weight_grads[l])
-                np.sum(delta, axis=0, out=self.bias_grads[l])
+                np.matmul(work.ones[:n], delta, out=self.bias_grads[l])  # Σ_rows δ, as a GEMV
             if l == 0:
                 break
             prev = work.delta[l - 1][:n]
@@ -201,6 +199,7 @@ class _Workspace:
         self.masks = [np.empty((capacity, s), dt) if p > 0 else None for s, p in zip(net.sizes[:-1], net.dropout)]
         self.dropped = [np.empty((capacity, s), dt) if p > 0 else None for s, p in zip(net.sizes[:-1], net.dropout)]
         self.inputs: list[Array | None] = [None] * net.n_layers
+        self.ones = np.ones(capacity, dt)
 
 
 def _views(flat: Array, shapes: list[tuple[int, int]]) -> tuple[list[Array], list[Array]]:

@@ -107,8 +107,8 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
     for lo in range(0, n, bs):
         idx = order[lo : lo + bs]
         m = len(idx)
-        xb = np.take(x, idx, axis=0, out=xbuf[:m])
-        tb = np.take(t, idx, axis=0, out=tbuf[:m])
+        xb = x.take(idx, axis=0, out=xbuf[:m])
+        tb = t.take(idx, axis=0, out=tbuf[:m])
         z, a = model.forward_train(xb, dropout_rng)
         total_loss += loss.value(z, a, tb)
         tracker.add(a, tb)
