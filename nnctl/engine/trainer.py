@@ -102,7 +102,7 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
     dbuf = np.empty((bs, t.shape[1]), dtype=model.dtype)
     out_act = model.activations[-1]
     batch_cbs = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
-    total_loss, tracker = 0.0, _MetricTracker(config, t.shape[1])
+    total_loss, tracker = 0.0, _MetricTracker(config, t, order)
     start = time.perf_counter()
     for lo in range(0, n, bs):
         idx = order[lo : lo + bs]
@@ -111,7 +111,7 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
         tb = t.take(idx, axis=0, out=tbuf[:m])
         z, a = model.forward_train(xb, dropout_rng)
         total_loss += loss.value(z, a, tb)
-        tracker.add(a, tb)
+        tracker.add(a, tb, lo)
         delta = loss.delta(z, a, tb, out_act, dbuf[:m])
         delta *= 1.0 / m
         model.backward(delta)
@@ -133,32 +133,42 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
 def evaluate_rows(model: MLP, loss: Loss, x: Array, t: Array, config: FitConfig, prefix: str) -> dict[str, float]:
     """Loss and metric of the full network (no dropout) on rows x with targets t."""
     z, a = model.logits(x)
-    tracker = _MetricTracker(config, t.shape[1])
-    tracker.add(a, t)
+    tracker = _MetricTracker(config, t, np.arange(len(t)))
+    tracker.add(a, t, 0)
     out = {f"{prefix}loss": loss.value(z, a, t) / len(x)}
     out.update(tracker.result(prefix))
     return out
 
 
 class _MetricTracker:
-    """Accumulates correct predictions (accuracy) or squared errors per output (rmse)."""
+    """Accumulates an epoch's accuracy (each row's predicted class, compared once at the
+    end with the true classes in visiting order) or squared errors per output (rmse)."""
 
-    def __init__(self, config: FitConfig, k: int) -> None:
+    def __init__(self, config: FitConfig, t: Array, order: Array) -> None:
         self.kind = config.metric
+        k = t.shape[1]
         self.scale = np.broadcast_to(np.asarray(config.target_scale, dtype=np.float64), (k,))
-        self.n, self.correct, self.sq = 0, 0, np.zeros(k)
-
-    def add(self, a: Array, t: Array) -> None:
-        self.n += len(a)
+        self.n, self.sq = 0, np.zeros(k)
         if self.kind == "accuracy":
-            self.correct += int(np.count_nonzero(predicted_classes(a) == predicted_classes(t)))
+            self.truth = predicted_classes(t)[order]
+            self.pred = np.empty(len(order), dtype=np.int64)
+
+    def add(self, a: Array, t: Array, lo: int) -> None:
+        m = len(a)
+        self.n += m
+        if self.kind == "accuracy":
+            if a.shape[1] == 1:
+                np.greater_equal(a[:, 0], 0.5, out=self.pred[lo : lo + m])
+            else:
+                a.argmax(axis=1, out=self.pred[lo : lo + m])
         else:
             d = a - t
             self.sq += np.einsum("ij,ij->j", d, d)
 
     def result(self, prefix: str) -> dict[str, float]:
         if self.kind == "accuracy":
-            return {f"{prefix}accuracy": self.correct / max(self.n, 1)}
+            correct = int(np.count_nonzero(self.pred[: self.n] == self.truth[: self.n]))
+            return {f"{prefix}accuracy": correct / max(self.n, 1)}
         mse = float(np.sum(self.sq * self.scale**2)) / max(self.n * len(self.sq), 1)
         return {f"{prefix}rmse": math.sqrt(mse) if math.isfinite(mse) else math.nan}
 
