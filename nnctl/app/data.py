@@ -18,12 +18,15 @@ import numpy as np
 
 from nnctl.app.data_io import (
     BUILTINS,
+    CHUNK_ELEMS,
     Table,
     canonical_label,
     data_dir,
+    file_sha256,
     list_names,
     natural_sorted,
     number_label,
+    read_npz_arrays,
     read_table,
     resolve_source,
 )
@@ -135,12 +138,7 @@ class Preprocessor:
         wanted = set(categorical)
         categories = {c: natural_sorted(str(v) for v in raw[c]) for c in feature_columns if c in wanted}
         n_units = sum(len(categories.get(c, (c,))) for c in feature_columns)
-        target_mean = target_scale = None
-        if task == "regression":
-            assert y is not None and y.ndim == 2
-            target_mean, target_scale = np.zeros(y.shape[1]), np.ones(y.shape[1])
-            if scale_target:
-                target_mean, target_scale = y.mean(axis=0), _safe_scale(y.std(axis=0), y.mean(axis=0))
+        target_mean, target_scale = _target_scaling(task, y, scale_target)
         identity = cls(task, tuple(feature_columns), target, categories, "none",
                        np.zeros(n_units), np.ones(n_units),
                        tuple(classes) if classes is not None else None, target_mean, target_scale)
@@ -276,6 +274,17 @@ class Preprocessor:
         return numbers
 
 
+def _target_scaling(task: str, y: np.ndarray | None, scale_target: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Regression: (target_mean, target_scale) fitted on training targets ``y`` (n, k), or the
+    identity; classification: (None, None)."""
+    if task != "regression":
+        return None, None
+    assert y is not None and y.ndim == 2
+    if scale_target:
+        return y.mean(axis=0), _safe_scale(y.std(axis=0), y.mean(axis=0))
+    return np.zeros(y.shape[1]), np.ones(y.shape[1])
+
+
 def _safe_scale(scale: np.ndarray, centre: np.ndarray) -> np.ndarray:
     # Constant columns keep scale 1 (x' = x - offset); the tolerance absorbs float noise in std().
     tiny = 1e-12 * np.maximum(1.0, np.abs(centre))
@@ -320,9 +329,21 @@ class Splits:
 
 def load_splits(data: Any, rng: np.random.Generator, dtype: Any = np.float32,
                 base_dirs: Sequence[Path] = ()) -> Splits:
-    """Load ``data.source``, split it with ``rng`` and fit the preprocessor on the training rows."""
+    """Load ``data.source``, split it with ``rng`` and fit the preprocessor on the training rows.
+
+    An NPZ without declared categorical columns takes a low-memory path (``_load_numeric_npz``);
+    it gives the same splits, transform and hash as the general one.
+    """
+    path = resolve_source(data.source, base_dirs)
+    if path.suffix.lower() == ".npz" and not data.categorical:
+        return _load_numeric_npz(path, data, rng, np.dtype(dtype))
+    return _load_table_splits(path, data, rng, dtype)
+
+
+def _load_table_splits(path: Path, data: Any, rng: np.random.Generator, dtype: Any) -> Splits:
+    """The general path: any CSV or NPZ, column by column in float64."""
     label = data.source
-    table, test_table, raw_bytes = read_table(resolve_source(data.source, base_dirs), label)
+    table, test_table, raw_bytes = read_table(path, label)
     target = _target_column(table, data.target)
     features = tuple(name for name in table.names if name != target)
     if not features:
@@ -330,23 +351,9 @@ def load_splits(data: Any, rng: np.random.Generator, dtype: Any = np.float32,
     categorical = _categorical_columns(table, features, data.categorical)
     task = _infer_task(table, target, data.task, target in data.categorical)
     tables = [table] if test_table is None else [table, test_table]
+    classes, ys = _targets(tables, target, task, label)
 
-    classes: tuple[str, ...] | None = None
-    if task == "classification":
-        labels = [_target_labels(t, target) for t in tables]
-        classes = natural_sorted(np.concatenate(labels))
-        if len(classes) < 2:
-            raise DataError(f"{label}: target '{target}' has only one class ('{classes[0]}');"
-                            " classification needs at least two")
-        index = {c: i for i, c in enumerate(classes)}
-        ys = [np.array([index[v] for v in lbls], dtype=np.int64) for lbls in labels]
-    else:
-        ys = [t.numbers(target).reshape(t.n_rows, -1) for t in tables]
-
-    split = data.split
-    strata = ys[0] if task == "classification" and split.stratify else None
-    test_fraction = 0.0 if test_table is not None else split.test
-    parts = split_indices(table.n_rows, split.validation, test_fraction, strata, rng, label)
+    parts = _split(data, table.n_rows, task, ys[0], test_table is not None, rng, label)
     raws = [_raw_columns(t, features, categorical) for t in tables]
     train = parts[0]
     prep = Preprocessor.fit(
@@ -365,12 +372,166 @@ def load_splits(data: Any, rng: np.random.Generator, dtype: Any = np.float32,
         warnings.extend(_unseen_notes(f"{name} split", unseen))
         y_out = y[rows] if task == "classification" else prep.scale_targets(y[rows], dtype)
         arrays += [np.ascontiguousarray(X, dtype=dtype), y_out]
-    if classes is not None:
-        absent = [c for i, c in enumerate(classes) if not (arrays[1] == i).any()]
-        if absent:
-            warnings.append(f"classes with no training rows: {', '.join(absent)}")
+    warnings.extend(_absent_class_notes(classes, arrays[1]))
     return Splits(*arrays, prep=prep, data_hash=hashlib.sha256(raw_bytes).hexdigest(),
                   warnings=tuple(warnings))
+
+
+def _load_numeric_npz(path: Path, data: Any, rng: np.random.Generator, dtype: np.dtype) -> Splits:
+    """The NPZ path for all-numeric features, in about one copy of X in ``dtype``.
+
+    The file is hashed in pieces; X is loaded once and checked in row blocks; scaler statistics
+    are gathered in float64 block by block from the training rows; X is then converted and
+    normalized block by block (in place when already ``dtype``) and its rows permuted in place
+    to train | validation | test, so that the three splits are contiguous views of one array.
+    Results equal the general path's: same split, same float64 arithmetic per cell.
+    """
+    label = data.source
+    data_hash = file_sha256(path, label)
+    npz = read_npz_arrays(path, label)
+    table, test_table = npz.targets, npz.test_targets
+    target = _target_column(table, data.target)
+    features = tuple(f"x{j}" for j in range(npz.X.shape[1]))
+    if not features:
+        raise DataError(f"{label}: no feature columns besides the target '{target}'")
+    task = _infer_task(table, target, data.task, False)
+    tables = [table] if test_table is None else [table, test_table]
+    classes, ys = _targets(tables, target, task, label)
+
+    parts = _split(data, table.n_rows, task, ys[0], test_table is not None, rng, label)
+    train = parts[0]
+    if data.normalize not in NORMALIZERS:  # as Preprocessor.fit
+        raise ValueError(f"normalize must be one of {', '.join(NORMALIZERS)}; got {data.normalize!r}")
+    offset, scale = _fit_scaler_rows(npz.X, train, data.normalize)
+    target_mean, target_scale = _target_scaling(task, ys[0][train] if task == "regression" else None,
+                                                bool(data.scale_target))
+    prep = Preprocessor(task, features, target, {}, data.normalize, offset, scale,
+                        classes, target_mean, target_scale)
+
+    identity = data.normalize == "none"
+    X = _convert_rows(npz.X, offset, scale, dtype, identity)
+    X_file_test = _convert_rows(npz.X_test, offset, scale, dtype, identity) if npz.X_test is not None else None
+    del npz  # the arrays as stored (when they differ from X) can go now
+    order = np.concatenate(parts)
+    _permute_rows(X, order)
+    bounds = np.cumsum([len(p) for p in parts])
+    X_parts = [X[:bounds[0]], X[bounds[0]:bounds[1]], X[bounds[1]:bounds[2]]]
+    pieces = [(ys[0], rows) for rows in parts]
+    if X_file_test is not None:
+        X_parts[2] = X_file_test
+        pieces[2] = (ys[1], np.arange(len(X_file_test)))
+    arrays: list[np.ndarray] = []
+    for X_part, (y, rows) in zip(X_parts, pieces):
+        y_out = y[rows] if task == "classification" else prep.scale_targets(y[rows], dtype)
+        arrays += [X_part, y_out]
+    warnings = _absent_class_notes(classes, arrays[1])
+    return Splits(*arrays, prep=prep, data_hash=data_hash, warnings=tuple(warnings))
+
+
+def _targets(tables: Sequence[Table], target: str, task: str,
+             label: str) -> tuple[tuple[str, ...] | None, list[np.ndarray]]:
+    """Class labels and per-table targets: int64 class indices, or float64 (n, k) numbers."""
+    if task != "classification":
+        return None, [t.numbers(target).reshape(t.n_rows, -1) for t in tables]
+    labels = [_target_labels(t, target) for t in tables]
+    classes = natural_sorted(np.concatenate(labels))
+    if len(classes) < 2:
+        raise DataError(f"{label}: target '{target}' has only one class ('{classes[0]}');"
+                        " classification needs at least two")
+    index = {c: i for i, c in enumerate(classes)}
+    return classes, [np.array([index[v] for v in lbls], dtype=np.int64) for lbls in labels]
+
+
+def _split(data: Any, n: int, task: str, y: np.ndarray, has_test_rows: bool,
+           rng: np.random.Generator, label: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    split = data.split
+    strata = y if task == "classification" and split.stratify else None
+    test_fraction = 0.0 if has_test_rows else split.test
+    return split_indices(n, split.validation, test_fraction, strata, rng, label)
+
+
+def _absent_class_notes(classes: Sequence[str] | None, y_train: np.ndarray) -> list[str]:
+    if classes is None:
+        return []
+    absent = [c for i, c in enumerate(classes) if not (y_train == i).any()]
+    return [f"classes with no training rows: {', '.join(absent)}"] if absent else []
+
+
+def _block_rows(n_columns: int) -> int:
+    return max(1, CHUNK_ELEMS // max(n_columns, 1))
+
+
+def _fit_scaler_rows(X: np.ndarray, rows: np.ndarray, normalize: str) -> tuple[np.ndarray, np.ndarray]:
+    """``_fit_scaler`` over ``X[rows]`` (all units numeric), in float64, a block of rows at a time."""
+    d = X.shape[1]
+    offset, scale = np.zeros(d), np.ones(d)
+    if normalize == "none" or d == 0:
+        return offset, scale
+    step = _block_rows(d)
+
+    def blocks():
+        for start in range(0, len(rows), step):
+            yield X[rows[start:start + step]].astype(np.float64, copy=False)
+
+    if normalize == "standard":
+        total = np.zeros(d)
+        for block in blocks():
+            total += block.sum(axis=0)
+        centre = total / len(rows)
+        squares = np.zeros(d)
+        for block in blocks():
+            block -= centre
+            squares += np.einsum("ij,ij->j", block, block)
+        spread = np.sqrt(squares / len(rows))
+    else:
+        lo, hi = np.full(d, np.inf), np.full(d, -np.inf)
+        for block in blocks():
+            np.minimum(lo, block.min(axis=0), out=lo)
+            np.maximum(hi, block.max(axis=0), out=hi)
+        if normalize == "minmax":
+            centre, spread = lo, hi - lo
+        else:  # minmax_symmetric
+            centre, spread = (lo + hi) / 2, (hi - lo) / 2
+    return centre, _safe_scale(spread, centre)
+
+
+def _convert_rows(X: np.ndarray, offset: np.ndarray, scale: np.ndarray, dtype: np.dtype,
+                  identity: bool) -> np.ndarray:
+    """``(X - offset) / scale`` computed in float64 and stored as C-contiguous ``dtype``, a block
+    of rows at a time; in place when X already is that (and writable), else into one new array."""
+    in_place = X.dtype == dtype and X.flags.c_contiguous and X.flags.writeable
+    if in_place and identity:
+        return X
+    out = X if in_place else np.empty(X.shape, dtype)
+    step = _block_rows(X.shape[1])
+    for start in range(0, len(X), step):
+        block = X[start:start + step].astype(np.float64)
+        if not identity:
+            block -= offset
+            block /= scale
+        out[start:start + step] = block
+    return out
+
+
+def _permute_rows(X: np.ndarray, order: np.ndarray) -> None:
+    """In place, row i of X becomes the old row ``order[i]`` (a permutation of range(len(X))),
+    following the permutation's cycles with one row of scratch space."""
+    source = order.tolist()
+    done = bytearray(len(source))
+    scratch = np.empty(X.shape[1:], X.dtype)
+    for start, first in enumerate(source):
+        if done[start] or first == start:
+            continue
+        scratch[...] = X[start]
+        i = start
+        while True:
+            done[i] = 1
+            j = source[i]
+            if j == start:
+                X[i] = scratch
+                break
+            X[i] = X[j]
+            i = j
 
 
 def transform_file(path: Path, prep: Preprocessor, dtype: Any = np.float32,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
+import hashlib
 import io
 import math
 import os
@@ -25,6 +26,8 @@ from nnctl.app.errors import DataError
 BUILTINS = ("breast_cancer", "diabetes", "digits", "iris", "mnist1d", "xor")
 BUILTIN_PREFIX = "builtin:"
 MISSING = frozenset({"", "na", "n/a", "?", "null"})  # compared lower-cased
+HASH_CHUNK = 1 << 20  # bytes per read when hashing a file
+CHUNK_ELEMS = 1 << 18  # cells per block when scanning a large array (2 MB as float64)
 
 
 def data_dir() -> Path:
@@ -217,6 +220,20 @@ def read_table(path: Path, label: str) -> tuple[Table, Table | None, bytes]:
     return read_csv(data, label), None, data
 
 
+def file_sha256(path: Path, label: str) -> str:
+    """sha256 of the file's bytes (hex), read in ``HASH_CHUNK`` pieces; errors as ``read_table``'s."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(HASH_CHUNK):
+                digest.update(chunk)
+    except FileNotFoundError:
+        raise DataError(f"{label}: file not found") from None
+    except OSError as exc:
+        raise DataError(f"{label}: cannot read file ({exc.strerror or exc})") from None
+    return digest.hexdigest()
+
+
 def _decode(data: bytes, label: str) -> str:
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
@@ -285,8 +302,36 @@ def _check_row(record: list[str], header: list[str], label: str, line: int) -> l
 
 def read_npz(data: bytes, label: str) -> tuple[Table, Table | None]:
     """Parse an NPZ with ``X`` (n, d) and ``y`` (n,) or (n, k), optionally ``X_test``/``y_test``."""
+    main, test = _read_npz_pairs(io.BytesIO(data), label)
+    return _npz_table(*main), (_npz_table(*test) if test is not None else None)
+
+
+@dataclass(frozen=True, eq=False)
+class NpzArrays:
+    """A checked NPZ as arrays: ``X`` as stored (finite), its targets as a one-column Table
+    ('y'), and the optional separate test rows likewise."""
+
+    X: np.ndarray
+    targets: Table
+    X_test: np.ndarray | None
+    test_targets: Table | None
+
+
+def read_npz_arrays(path: Path, label: str) -> NpzArrays:
+    """Load an NPZ's arrays straight from the file (no copy of its bytes, no per-column
+    float64 copies), with the same checks and messages as ``read_npz``."""
+    main, test = _read_npz_pairs(Path(path), label)
+    if test is None:
+        return NpzArrays(main[0], main[1], None, None)
+    return NpzArrays(main[0], main[1], test[0], test[1])
+
+
+_Pair = tuple[np.ndarray, Table]
+
+
+def _read_npz_pairs(source: Path | io.BytesIO, label: str) -> tuple[_Pair, _Pair | None]:
     try:
-        archive = np.load(io.BytesIO(data), allow_pickle=False)
+        archive = np.load(source, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{label}: not a readable .npz archive ({exc})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -300,13 +345,11 @@ def read_npz(data: bytes, label: str) -> tuple[Table, Table | None]:
         has_test = [k in archive.files for k in ("X_test", "y_test")]
         if any(has_test) and not all(has_test):
             raise DataError(f"{label}: X_test and y_test must come together")
-        table = _npz_table(archive, label, "X", "y", "row")
-        test = _npz_table(archive, label, "X_test", "y_test", "test row") if all(has_test) else None
-    if test is not None and len(test.names) != len(table.names):
-        raise DataError(
-            f"{label}: X_test has {len(test.names) - 1} columns but X has {len(table.names) - 1}"
-        )
-    return table, test
+        main = _npz_pair(archive, label, "X", "y", "row")
+        test = _npz_pair(archive, label, "X_test", "y_test", "test row") if all(has_test) else None
+    if test is not None and test[0].shape[1] != main[0].shape[1]:
+        raise DataError(f"{label}: X_test has {test[0].shape[1]} columns but X has {main[0].shape[1]}")
+    return main, test
 
 
 def _npz_array(archive: np.lib.npyio.NpzFile, key: str, label: str) -> np.ndarray:
@@ -321,7 +364,8 @@ def _npz_array(archive: np.lib.npyio.NpzFile, key: str, label: str) -> np.ndarra
     return array
 
 
-def _npz_table(archive: np.lib.npyio.NpzFile, label: str, x_key: str, y_key: str, row_word: str) -> Table:
+def _npz_pair(archive: np.lib.npyio.NpzFile, label: str, x_key: str, y_key: str, row_word: str) -> _Pair:
+    """``x_key`` as stored and a Table holding only the target column 'y'; both checked."""
     X = _npz_array(archive, x_key, label)
     y = _npz_array(archive, y_key, label)
     if X.ndim != 2:
@@ -334,13 +378,40 @@ def _npz_table(archive: np.lib.npyio.NpzFile, label: str, x_key: str, y_key: str
         raise DataError(f"{label}: {x_key} has {len(X)} rows but {y_key} has {len(y)}")
     if len(X) == 0:
         raise DataError(f"{label}: {x_key} has no rows")
-    columns = {f"x{j}": Column.from_numbers(X[:, j]) for j in range(X.shape[1])}
     if y.dtype.kind == "U":
-        columns["y"] = Column.from_text([str(v).strip() for v in y])
+        column = Column.from_text([str(v).strip() for v in y])
     else:
-        columns["y"] = Column.from_numbers(y)
-    table = Table(label, columns, None, row_word)
-    for name, col in columns.items():
-        if col.text is None and not np.isfinite(col.numbers).all():
-            table.numbers(name)  # raises, naming the first non-finite cell
-    return table
+        column = Column.from_numbers(y)
+    targets = Table(label, {"y": column}, None, row_word)
+    bad = first_non_finite(X)
+    if bad is not None:
+        row, j = bad
+        raise targets.cell_error(row, f"x{j}", f"'{float(X[row, j])!r}' is not a finite number")
+    if column.text is None and not np.isfinite(column.numbers).all():
+        targets.numbers("y")  # raises, naming the first non-finite cell
+    return X, targets
+
+
+def first_non_finite(X: np.ndarray) -> tuple[int, int] | None:
+    """(row, column) of the first NaN / inf cell of 2-D ``X`` in column order (the lowest
+    column holding one, then its first row), or None; scans ``CHUNK_ELEMS``-cell row blocks."""
+    if X.dtype.kind not in "fc" or X.size == 0:
+        return None
+    step = max(1, CHUNK_ELEMS // X.shape[1])
+    bad_columns: np.ndarray | None = None
+    for start in range(0, len(X), step):
+        finite = np.isfinite(X[start:start + step])
+        if not finite.all():
+            columns = ~finite.all(axis=0)
+            bad_columns = columns if bad_columns is None else bad_columns | columns
+    if bad_columns is None:
+        return None
+    j = int(bad_columns.argmax())
+    return int((~np.isfinite(X[:, j])).argmax()), j
+
+
+def _npz_table(X: np.ndarray, targets: Table) -> Table:
+    """A checked (X, targets) pair as a Table of float64 columns x0, x1, ..., y."""
+    columns = {f"x{j}": Column.from_numbers(X[:, j]) for j in range(X.shape[1])}
+    columns["y"] = targets.columns["y"]
+    return Table(targets.label, columns, None, targets.row_word)
