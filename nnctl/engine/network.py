@@ -9,7 +9,7 @@ few whole-buffer operations, and a checkpoint is the named, layer-wise form
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -60,6 +60,8 @@ class MLP:
         self.params = np.zeros(total, dtype=self.dtype)
         self.grads = np.zeros(total, dtype=self.dtype)
         self.weights, self.biases = _views(self.params, shapes)
+        bounds = np.cumsum([0] + [fi * fo + fo for fi, fo in shapes])
+        self.layer_slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
         self.n_layers = n_layers
         self.weight_grads, self.bias_grads = _views(self.grads, shapes)
         self._work: _Workspace | None = None
@@ -154,12 +156,14 @@ class MLP:
         self.activations[-1].forward(z_out, out=a_out)
         return z_out, a_out
 
-    def backward(self, delta: Array) -> None:
+    def backward(self, delta: Array, after_layer: Callable[[int], None] | None = None) -> None:
         """Backpropagate dL/dz of the output layer (shape (n, n_outputs)) into ``grads``.
 
         For layer l: ∂L/∂W_l = h_{l−1}ᵀ δ_l, ∂L/∂b_l = Σ_rows δ_l, and
         δ_{l−1} = (δ_l W_lᵀ) ⊙ mask_{l−1} ⊙ f'(h_{l−1}), using the activations and
-        dropout masks cached by ``forward_train``.
+        dropout masks cached by ``forward_train``.  ``after_layer(l)`` (0-based) is called
+        once layer l's gradients are final and its weights no longer needed, so that
+        it may update them.
         """
         n = len(delta)
         work = self._work
@@ -173,9 +177,13 @@ class MLP:
                 np.matmul(inp.T, delta, out=self.weight_grads[l])
                 np.matmul(work.ones[:n], delta, out=self.bias_grads[l])  # Σ_rows δ, as a GEMV
             if l == 0:
+                if after_layer is not None:
+                    after_layer(l)
                 break
             prev = work.delta[l - 1][:n]
             np.matmul(delta, self.weights[l].T, out=prev)
+            if after_layer is not None:
+                after_layer(l)
             if self.dropout[l] > 0.0:
                 prev *= work.masks[l][:n]
             self.activations[l - 1].backward(work.z[l - 1][:n], prev)

@@ -1,7 +1,12 @@
 """Optimizers, in increasing order of complexity.  Each holds only its own state and
 applies one update rule, in place, to a flat parameter buffer ``w`` given its
-gradient ``g`` (the network keeps all parameters in one buffer, so a step is a
-handful of whole-buffer operations).  ``lr`` is set by the learning-rate schedule.
+gradient ``g``.  ``lr`` is set by the learning-rate schedule.
+
+A step is ``begin()`` (advance the step count, fix this step's scalars) and then
+``update(w[sl], g[sl], sl)`` over one or more slices ``sl`` of the buffer: the trainer
+updates each layer as soon as backpropagation is done with it, while its weights
+and gradients are still in cache.  ``step(w, g)`` does both for the whole buffer.
+Element for element the arithmetic is the same either way.
 
 The adaptive rules follow the documented defaults of torch.optim (Adagrad,
 RMSprop and Adam), eps added after the square root.  For large buffers a compiled
@@ -19,6 +24,7 @@ import numpy as np
 from nnctl.engine import kernels
 
 Array = np.ndarray
+ALL = slice(None)
 
 
 class SGD:
@@ -36,11 +42,21 @@ class SGD:
         self._fused = kernels.load() if kernels.enabled(size) else None
 
     def step(self, w: Array, g: Array) -> None:
+        """One whole step over the full buffer."""
+        self.begin()
+        self.update(w, g, ALL)
+
+    def begin(self) -> None:
+        """Start a step (every parameter is then updated exactly once)."""
+
+    def update(self, w: Array, g: Array, sl: slice) -> None:
+        """Update ``w`` (the slice ``sl`` of the parameters) from its gradient ``g``."""
         if self._fused is not None:
             self._fused.sgd(w, g, self._scalar(self.lr))
             return
-        np.multiply(g, self.lr, out=self._tmp)
-        w -= self._tmp
+        tmp = self._tmp[sl]
+        np.multiply(g, self.lr, out=tmp)
+        w -= tmp
 
     def state_dict(self) -> dict[str, Array]:
         return {}
@@ -62,15 +78,17 @@ class Momentum(SGD):
         self.mu = float(mu)
         self.v = np.zeros(size, dtype=dtype)
 
-    def step(self, w: Array, g: Array) -> None:
+    def update(self, w: Array, g: Array, sl: slice) -> None:
         c = (1.0 - self.mu) * self.lr
+        v = self.v[sl]
         if self._fused is not None:
-            self._fused.momentum(w, g, self.v, self._scalar(self.mu), self._scalar(c))
+            self._fused.momentum(w, g, v, self._scalar(self.mu), self._scalar(c))
             return
-        self.v *= self.mu
-        np.multiply(g, c, out=self._tmp)
-        self.v += self._tmp
-        w -= self.v
+        tmp = self._tmp[sl]
+        v *= self.mu
+        np.multiply(g, c, out=tmp)
+        v += tmp
+        w -= v
 
     def state_dict(self) -> dict[str, Array]:
         return {"v": self.v.copy()}
@@ -92,14 +110,15 @@ class AdaGrad(SGD):
         self.eps = float(eps)
         self.s = np.zeros(size, dtype=dtype)
 
-    def step(self, w: Array, g: Array) -> None:
+    def update(self, w: Array, g: Array, sl: slice) -> None:
+        s = self.s[sl]
         if self._fused is not None:
-            self._fused.adagrad(w, g, self.s, self._scalar(self.lr), self._scalar(self.eps))
+            self._fused.adagrad(w, g, s, self._scalar(self.lr), self._scalar(self.eps))
             return
-        tmp = self._tmp
+        tmp = self._tmp[sl]
         np.multiply(g, g, out=tmp)
-        self.s += tmp
-        np.sqrt(self.s, out=tmp)
+        s += tmp
+        np.sqrt(s, out=tmp)
         tmp += self.eps
         np.divide(g, tmp, out=tmp)
         tmp *= self.lr
@@ -125,17 +144,18 @@ class RMSProp(SGD):
         self.alpha, self.eps = float(alpha), float(eps)
         self.v = np.zeros(size, dtype=dtype)
 
-    def step(self, w: Array, g: Array) -> None:
+    def update(self, w: Array, g: Array, sl: slice) -> None:
+        v = self.v[sl]
         if self._fused is not None:
             f = self._scalar
-            self._fused.rmsprop(w, g, self.v, f(self.alpha), f(1.0 - self.alpha), f(self.lr), f(self.eps))
+            self._fused.rmsprop(w, g, v, f(self.alpha), f(1.0 - self.alpha), f(self.lr), f(self.eps))
             return
-        tmp = self._tmp
-        self.v *= self.alpha
+        tmp = self._tmp[sl]
+        v *= self.alpha
         np.multiply(g, g, out=tmp)
         tmp *= 1.0 - self.alpha
-        self.v += tmp
-        np.sqrt(self.v, out=tmp)
+        v += tmp
+        np.sqrt(v, out=tmp)
         tmp += self.eps
         np.divide(g, tmp, out=tmp)
         tmp *= self.lr
@@ -168,28 +188,31 @@ class Adam(SGD):
         self.v = np.zeros(size, dtype=dtype)
         self.t = 0
 
-    def step(self, w: Array, g: Array) -> None:
+    def begin(self) -> None:
         self.t += 1
-        b1, b2, tmp = self.beta1, self.beta2, self._tmp
-        step_size = self.lr / (1.0 - b1**self.t)
-        bc2_sqrt = math.sqrt(1.0 - b2**self.t)
+        self._step_size = self.lr / (1.0 - self.beta1**self.t)
+        self._bc2_sqrt = math.sqrt(1.0 - self.beta2**self.t)
+
+    def update(self, w: Array, g: Array, sl: slice) -> None:
+        b1, b2, m, v = self.beta1, self.beta2, self.m[sl], self.v[sl]
         if self._fused is not None:
             f = self._scalar
-            self._fused.adam(w, g, self.m, self.v, f(b1), f(1.0 - b1), f(b2), f(1.0 - b2),
-                             f(bc2_sqrt), f(self.eps), f(step_size))
+            self._fused.adam(w, g, m, v, f(b1), f(1.0 - b1), f(b2), f(1.0 - b2),
+                             f(self._bc2_sqrt), f(self.eps), f(self._step_size))
             return
-        self.m *= b1
+        tmp = self._tmp[sl]
+        m *= b1
         np.multiply(g, 1.0 - b1, out=tmp)
-        self.m += tmp
-        self.v *= b2
+        m += tmp
+        v *= b2
         np.multiply(g, g, out=tmp)
         tmp *= 1.0 - b2
-        self.v += tmp
-        np.sqrt(self.v, out=tmp)
-        tmp /= bc2_sqrt
+        v += tmp
+        np.sqrt(v, out=tmp)
+        tmp /= self._bc2_sqrt
         tmp += self.eps
-        np.divide(self.m, tmp, out=tmp)
-        tmp *= step_size
+        np.divide(m, tmp, out=tmp)
+        tmp *= self._step_size
         w -= tmp
 
     def state_dict(self) -> dict[str, Array]:

@@ -103,6 +103,18 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
     out_act = model.activations[-1]
     batch_cbs = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
     total_loss, tracker = 0.0, _MetricTracker(config, t, order)
+    params, grads = model.params, model.grads
+
+    def update_layer(l: int) -> None:
+        # Each layer is updated as soon as backpropagation is done with it, while its
+        # weights and gradients are still in cache.
+        if config.l2:
+            model.weight_grads[l] += config.l2 * model.weights[l]
+        sl = model.layer_slices[l]
+        optimizer.update(params[sl], grads[sl], sl)
+        if config.max_norm is not None:
+            _clip_max_norm(model.weights[l], config.max_norm)
+
     start = time.perf_counter()
     for lo in range(0, n, bs):
         idx = order[lo : lo + bs]
@@ -114,15 +126,10 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
         tracker.add(a, tb, lo)
         delta = loss.delta(z, a, tb, out_act, dbuf[:m])
         delta *= 1.0 / m
-        model.backward(delta)
+        optimizer.begin()
+        model.backward(delta, after_layer=update_layer)
         for cb in batch_cbs:
             cb.on_batch_end(state)
-        if config.l2:
-            for w, g in zip(model.weights, model.weight_grads):
-                g += config.l2 * w
-        optimizer.step(model.params, model.grads)
-        if config.max_norm is not None:
-            _clip_max_norm(model, config.max_norm)
     seconds = time.perf_counter() - start
     logs = {"epoch": float(epoch), "lr": lr, "train_loss": total_loss / n}
     logs.update(tracker.result("train_"))
@@ -173,8 +180,7 @@ class _MetricTracker:
         return {f"{prefix}rmse": math.sqrt(mse) if math.isfinite(mse) else math.nan}
 
 
-def _clip_max_norm(model: MLP, c: float) -> None:
+def _clip_max_norm(w: Array, c: float) -> None:
     """Rescale each unit's incoming weight vector (a column of W) to norm ≤ c."""
-    for w in model.weights:
-        norms = np.sqrt(np.einsum("ij,ij->j", w, w))
-        w *= np.minimum(1.0, c / np.maximum(norms, 1e-12)).astype(w.dtype)
+    norms = np.sqrt(np.einsum("ij,ij->j", w, w))
+    w *= np.minimum(1.0, c / np.maximum(norms, 1e-12)).astype(w.dtype)
