@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -97,8 +98,6 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
     lr = config.schedule(config.lr, epoch - 1, config.epochs)
     optimizer.lr = lr
     order = shuffle_rng.permutation(n) if config.shuffle else np.arange(n)
-    xbuf = np.empty((bs, x.shape[1]), dtype=model.dtype)
-    tbuf = np.empty((bs, t.shape[1]), dtype=model.dtype)
     dbuf = np.empty((bs, t.shape[1]), dtype=model.dtype)
     out_act = model.activations[-1]
     batch_cbs = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
@@ -116,11 +115,8 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
             _clip_max_norm(model.weights[l], config.max_norm)
 
     start = time.perf_counter()
-    for lo in range(0, n, bs):
-        idx = order[lo : lo + bs]
-        m = len(idx)
-        xb = x.take(idx, axis=0, out=xbuf[:m])
-        tb = t.take(idx, axis=0, out=tbuf[:m])
+    for lo, xb, tb in _minibatches(x, t, order, bs, model.dtype):
+        m = len(xb)
         z, a = model.forward_train(xb, dropout_rng)
         total_loss += loss.value(z, a, tb)
         tracker.add(a, tb, lo)
@@ -135,6 +131,38 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
     logs.update(tracker.result("train_"))
     logs["seconds"] = seconds
     return logs
+
+
+PREFETCH_MIN_ELEMENTS = 65_536
+"""Minibatches of at least this many input values are gathered one step ahead in a
+second thread, hiding the memory latency of the random row gather behind the matrix
+products; smaller ones are cheaper to gather than to hand over."""
+
+
+def _minibatches(x: Array, t: Array, order: Array, bs: int, dtype) -> Iterator[tuple[int, Array, Array]]:
+    """(first position, rows, targets) of each minibatch in ``order``, gathered into two
+    preallocated buffer pairs that alternate, so the data is never copied whole."""
+    n = len(order)
+    bufs = [(np.empty((bs, x.shape[1]), dtype), np.empty((bs, t.shape[1]), dtype)) for _ in range(2)]
+
+    def gather(k: int, lo: int) -> tuple[Array, Array]:
+        idx = order[lo : lo + bs]
+        xb, tb = bufs[k % 2]
+        m = len(idx)
+        return x.take(idx, axis=0, out=xb[:m]), t.take(idx, axis=0, out=tb[:m])
+
+    starts = range(0, n, bs)
+    if bs * x.shape[1] < PREFETCH_MIN_ELEMENTS or len(starts) < 2:
+        for k, lo in enumerate(starts):
+            yield (lo, *gather(k, lo))
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(gather, 0, 0)
+        for k, lo in enumerate(starts):
+            batch = ahead.result()
+            if lo + bs < n:
+                ahead = pool.submit(gather, k + 1, lo + bs)
+            yield (lo, *batch)
 
 
 def evaluate_rows(model: MLP, loss: Loss, x: Array, t: Array, config: FitConfig, prefix: str) -> dict[str, float]:
