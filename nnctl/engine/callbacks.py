@@ -160,8 +160,8 @@ class BestWeights(Monitor):
 
 class GradientNorms(Callback):
     """Adds ``grad_norm.layer{i}``: the Frobenius norm ‖∂L/∂W_i‖ of each layer's weight
-    gradient, averaged over the epoch's steps (vanishing gradients show as early layers
-    orders of magnitude below the last)."""
+    gradient (with the L2 term λW_i when weight decay is on), averaged over the epoch's
+    steps; vanishing gradients show as early layers orders of magnitude below the last."""
 
     def on_train_begin(self, state: TrainingState) -> None:
         self.sums = np.zeros(state.model.n_layers)
