@@ -186,11 +186,14 @@ def _parse_override(override: str) -> tuple[KeyPath, Any]:
             f"--set {override!r}: expected KEY=VALUE with KEY a dotted path like model.layers[0].units"
         )
     path: KeyPath = tuple(name if name else int(index) for name, index in _PART_RE.findall(key))
+    loader = SpecLoader(text)  # a SafeLoader: plain data only, no Python objects
     try:
-        value = yaml.load(text, Loader=SpecLoader)  # noqa: S506 - SpecLoader is a SafeLoader
-    except yaml.YAMLError as exc:
+        value = loader.get_single_data()
+    except (yaml.YAMLError, SpecError) as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"--set {override!r}: cannot read the value: {problem}") from None
+    finally:
+        loader.dispose()
     return path, value
 
 
