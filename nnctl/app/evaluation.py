@@ -16,7 +16,14 @@ from nnctl.app.model import build_network, seed_sequences, target_matrix
 from nnctl.app.runs import RunDir, RunStore
 from nnctl.app.spec import parse_spec
 from nnctl.engine.losses import get_loss
-from nnctl.engine.metrics import accuracy, confusion_matrix, mae, predicted_classes, r2, rmse
+from nnctl.engine.metrics import (
+    accuracy,
+    confusion_matrix,
+    mae,
+    predicted_classes,
+    r2,
+    rmse,
+)
 from nnctl.engine.network import MLP
 
 

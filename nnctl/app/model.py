@@ -8,10 +8,15 @@ from typing import Sequence
 
 import numpy as np
 
-from nnctl.app.errors import SpecError
+from nnctl.app.errors import NnctlError, SpecError
 from nnctl.app.runs import load_npz
-from nnctl.app.errors import NnctlError
-from nnctl.engine.callbacks import Callback, EarlyStopping, LossBelow, NoImprovement, ValRising
+from nnctl.engine.callbacks import (
+    Callback,
+    EarlyStopping,
+    LossBelow,
+    NoImprovement,
+    ValRising,
+)
 from nnctl.engine.network import MLP
 from nnctl.engine.optimizers import SGD, make_optimizer
 from nnctl.engine.schedules import Schedule, make_schedule

@@ -16,8 +16,8 @@ import os
 import re
 import secrets
 import tempfile
-import zipfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import platform
 import secrets
 import socket
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +19,17 @@ from nnctl.app import data as data_mod
 from nnctl.app.errors import SpecError
 from nnctl.app.evaluation import split_metrics
 from nnctl.app.model import (
-    build_network, build_optimizer, build_schedule, check_metric_names, initialize_network,
-    output_units, seed_sequences, stopping_callbacks, target_matrix,
+    build_network,
+    build_optimizer,
+    build_schedule,
+    check_metric_names,
+    initialize_network,
+    output_units,
+    seed_sequences,
+    stopping_callbacks,
+    target_matrix,
 )
-from nnctl.app.runs import RunDir, RunStore, iter_columns
+from nnctl.app.runs import RunStore, iter_columns
 from nnctl.app.spec import dump_spec_yaml, lint, resolve
 from nnctl.engine.callbacks import BestWeights, Callback, GradientNorms, TrainingState
 from nnctl.engine.trainer import FitConfig, fit

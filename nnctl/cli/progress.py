@@ -16,7 +16,13 @@ class RichProgress(Callback):
         self.console = console
 
     def on_train_begin(self, state: TrainingState) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.progress = Progress(
             TextColumn("[bold]epoch"), MofNCompleteColumn(), BarColumn(bar_width=24), TimeElapsedColumn(),

@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnctl.app.data import BUILTINS, Preprocessor, load_splits, resolve_source, split_indices, transform_file
+from nnctl.app.data import (
+    BUILTINS,
+    Preprocessor,
+    load_splits,
+    resolve_source,
+    split_indices,
+    transform_file,
+)
 from nnctl.app.errors import DataError
 
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"

@@ -13,7 +13,13 @@ import pytest
 
 from nnctl.app import runs as runs_mod
 from nnctl.app.errors import NnctlError, RunNotFound
-from nnctl.app.runs import RunStore, atomic_write_bytes, iter_columns, load_npz, save_npz
+from nnctl.app.runs import (
+    RunStore,
+    atomic_write_bytes,
+    iter_columns,
+    load_npz,
+    save_npz,
+)
 
 
 def _complete(run, status: str = "completed") -> None:

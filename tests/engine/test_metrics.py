@@ -7,7 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from nnctl.engine.metrics import accuracy, confusion_matrix, mae, predicted_classes, r2, rmse
+from nnctl.engine.metrics import (
+    accuracy,
+    confusion_matrix,
+    mae,
+    predicted_classes,
+    r2,
+    rmse,
+)
 
 
 def test_predicted_classes_argmax_and_single_unit_threshold():

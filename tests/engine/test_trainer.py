@@ -7,9 +7,8 @@ checked on XOR, on iris (float32 against float64) and on exact one-step updates.
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
-
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
