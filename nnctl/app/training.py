@@ -29,7 +29,7 @@ from nnctl.app.model import (
     stopping_callbacks,
     target_matrix,
 )
-from nnctl.app.runs import RunStore, iter_columns
+from nnctl.app.runs import RunDir, RunStore, iter_columns
 from nnctl.app.spec import dump_spec_yaml, lint, resolve
 from nnctl.engine.callbacks import BestWeights, Callback, GradientNorms, TrainingState
 from nnctl.engine.trainer import FitConfig, fit
@@ -162,18 +162,8 @@ def train_from_spec(
     warnings = p.warnings
 
     run = store.create(spec.name)
-    created_ns = run.read_json("summary.json")["created_ns"]
     run.write_text("spec.yaml", dump_spec_yaml(spec))
-    base = {
-        "run_id": run.id, "created_ns": created_ns, "name": spec.name, "seed": seed, "task": prep.task, "data_hash": splits.data_hash,
-        "data_source": spec.data.source, "base_dirs": [str(Path(b).resolve()) for b in base_dirs],
-        "rows": {"train": len(splits.X_train), "validation": len(splits.X_val), "test": len(splits.X_test)},
-        "classes": list(prep.classes) if prep.classes is not None else None,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "pid": os.getpid(), "host": socket.gethostname(),
-        "versions": {"nnctl": nnctl.__version__, "numpy": np.__version__, "python": platform.python_version()},
-        "warnings": warnings,
-    }
+    base = _summary_base(run, p, base_dirs, started)
     run.write_json("summary.json", {**base, "status": "running"})
     writer = run.metrics_writer(list(iter_columns(net.n_layers, metric)))
     fit_started = time.time()
@@ -195,11 +185,7 @@ def train_from_spec(
     best_state = _state_of(net, best.best_params)
     run.save_checkpoint("best.npz", {**best_state, **prep_arrays})
 
-    metrics = {
-        name: split_metrics(net, spec.loss, x, y, prep)
-        for name, x, y in (("train", splits.X_train, splits.y_train), ("validation", splits.X_val, splits.y_val),
-                           ("test", splits.X_test, splits.y_test))
-    }
+    metrics = _final_metrics(net, spec, splits)
     status = {"diverged": "diverged", "interrupted": "interrupted"}.get(result.stop_reason, "completed")
     summary = {
         **base, "status": status, "stop_reason": result.stop_reason, "epochs": result.epochs,
@@ -212,6 +198,29 @@ def train_from_spec(
         epochs=result.epochs, best_epoch=best.best_epoch, seed=seed, task=prep.task, metrics=metrics,
         warnings=warnings, seconds=time.time() - started,
     )
+
+
+def _summary_base(run: RunDir, p: Prepared, base_dirs: Sequence[Path], started: float) -> dict[str, Any]:
+    """The part of summary.json known before training starts."""
+    spec, splits, prep = p.spec, p.splits, p.splits.prep
+    return {
+        "run_id": run.id, "created_ns": run.read_json("summary.json")["created_ns"], "name": spec.name,
+        "seed": p.seed, "task": prep.task, "data_hash": splits.data_hash, "data_source": spec.data.source,
+        "base_dirs": [str(Path(b).resolve()) for b in base_dirs],
+        "rows": {"train": len(splits.X_train), "validation": len(splits.X_val), "test": len(splits.X_test)},
+        "classes": list(prep.classes) if prep.classes is not None else None,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "pid": os.getpid(), "host": socket.gethostname(),
+        "versions": {"nnctl": nnctl.__version__, "numpy": np.__version__, "python": platform.python_version()},
+        "warnings": p.warnings,
+    }
+
+
+def _final_metrics(net, spec, splits) -> dict[str, dict[str, Any]]:
+    """Metrics of the returned network on each split (empty for an empty split)."""
+    parts = (("train", splits.X_train, splits.y_train), ("validation", splits.X_val, splits.y_val),
+             ("test", splits.X_test, splits.y_test))
+    return {name: split_metrics(net, spec.loss, x, y, splits.prep) for name, x, y in parts}
 
 
 def best_metric(spec, has_val: bool) -> str:
