@@ -1,4 +1,5 @@
-"""Optional compiled optimizer updates (numba), one pass over the parameters each.
+"""Optional compiled kernels (numba): optimizer updates in one pass over the parameters,
+and the bias + ReLU steps of a hidden layer in one pass over its activations.
 
 An optimizer step in NumPy is 2 to 11 whole-buffer passes (Adam: 11), and for a
 network of a few hundred thousand parameters those passes cost as much as the
@@ -39,6 +40,7 @@ def load() -> SimpleNamespace | None:
     return SimpleNamespace(
         sgd=jit(_sgd), momentum=jit(_momentum), adagrad=jit(_adagrad),
         rmsprop=jit(_rmsprop), adam=jit(_adam),
+        bias_relu=jit(_bias_relu), relu_backward=jit(_relu_backward),
     )
 
 
@@ -84,3 +86,20 @@ def _adam(w, g, m, v, b1, c1, b2, c2, bc2_sqrt, eps, step_size):
         m[i] = mi
         v[i] = vi
         w[i] -= (mi / (math.sqrt(vi) / bc2_sqrt + eps)) * step_size
+
+
+def _bias_relu(z, b):
+    """z ← max(z + b, 0) row-wise, as np.maximum: NaN and −0 pass through unchanged."""
+    n, k = z.shape
+    for i in range(n):
+        for j in range(k):
+            v = z[i, j] + b[j]
+            z[i, j] = v if (v >= 0 or v != v) else 0
+
+
+def _relu_backward(d, h):
+    """d ← d · [h > 0], multiplying by 1 or 0 as NumPy does (so inf · 0 is NaN)."""
+    n, k = d.shape
+    for i in range(n):
+        for j in range(k):
+            d[i, j] = d[i, j] * (1 if h[i, j] > 0 else 0)

@@ -13,6 +13,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from nnctl.engine import kernels
 from nnctl.engine.activations import Activation, get_activation
 from nnctl.engine.initializers import get_initializer
 
@@ -63,6 +64,7 @@ class MLP:
         bounds = np.cumsum([0] + [fi * fo + fo for fi, fo in shapes])
         self.layer_slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
         self.n_layers = n_layers
+        self._fused = kernels.load() if kernels.enabled(total) else None
         self.weight_grads, self.bias_grads = _views(self.grads, shapes)
         self._work: _Workspace | None = None
 
@@ -147,10 +149,15 @@ class MLP:
             work.inputs[l] = inp
             z = work.z[l][:n]
             np.matmul(inp, self.weights[l], out=z)
-            z += self.biases[l]
-            if l < self.n_layers - 1:
+            if l == self.n_layers - 1:
+                z += self.biases[l]
+                break
+            if self._fused is not None and self.activations[l].name == "relu":
+                self._fused.bias_relu(z, self.biases[l])
+            else:
+                z += self.biases[l]
                 self.activations[l].forward(z, out=z)
-                inp = z
+            inp = z
         z_out = work.z[-1][:n]
         a_out = work.a_out[:n]
         self.activations[-1].forward(z_out, out=a_out)
@@ -186,7 +193,10 @@ class MLP:
                 after_layer(l)
             if self.dropout[l] > 0.0:
                 prev *= work.masks[l][:n]
-            self.activations[l - 1].backward(work.z[l - 1][:n], prev)
+            if self._fused is not None and self.activations[l - 1].name == "relu":
+                self._fused.relu_backward(prev, work.z[l - 1][:n])
+            else:
+                self.activations[l - 1].backward(work.z[l - 1][:n], prev)
             delta = prev
 
     def _workspace(self, n: int) -> "_Workspace":

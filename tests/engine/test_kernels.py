@@ -42,3 +42,35 @@ def test_small_buffers_and_the_switch_stay_on_numpy(monkeypatch) -> None:
     assert make_optimizer("adam", kernels.MIN_SIZE - 1)._fused is None
     monkeypatch.setenv("NNCTL_NUMBA", "0")
     assert make_optimizer("adam", kernels.MIN_SIZE * 2)._fused is None
+
+
+def _relu_net(dtype):
+    from nnctl.engine.network import MLP
+
+    net = MLP([300, 128, 128, 10], ["relu", "relu"], "softmax", dtype=dtype)
+    net.initialize(np.random.default_rng(3), "he")
+    assert net.params.size >= kernels.MIN_SIZE
+    return net
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_relu_layers_match_numpy_bit_for_bit(dtype) -> None:
+    fused, plain = _relu_net(dtype), _relu_net(dtype)
+    assert fused._fused is not None
+    plain._fused = None
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(64, 300)).astype(dtype)
+    x[0, :5] = [np.nan, np.inf, -np.inf, -0.0, 0.0]  # NaN and signed zeros take NumPy's path
+    delta = rng.normal(size=(64, 10)).astype(dtype)
+    outs = []
+    for net in (fused, plain):
+        with np.errstate(invalid="ignore", over="ignore"):
+            z, a = net.forward_train(x, None)
+            net.backward(delta)
+        outs.append((z.copy(), net.grads.copy(), [h[:64].copy() for h in net._work.z]))
+    (z1, g1, h1), (z2, g2, h2) = outs
+    np.testing.assert_array_equal(z1, z2)
+    np.testing.assert_array_equal(g1, g2)
+    for a, b in zip(h1, h2):
+        np.testing.assert_array_equal(a, b)
+    assert np.isnan(z1[0]).all() and np.isfinite(z1[1:]).all()
