@@ -164,17 +164,18 @@ class GradientNorms(Callback):
     steps; vanishing gradients show as early layers orders of magnitude below the last."""
 
     def on_train_begin(self, state: TrainingState) -> None:
-        self.sums = np.zeros(state.model.n_layers)
+        self.flat = [g.reshape(-1) for g in state.model.weight_grads]  # views, made once
+        self.sums = [0.0] * len(self.flat)
         self.steps = 0
 
     def on_batch_end(self, state: TrainingState) -> None:
-        for i, g in enumerate(state.model.weight_grads):
-            flat = g.reshape(-1)
-            self.sums[i] += math.sqrt(float(np.dot(flat, flat)))
+        sums = self.sums
+        for i, flat in enumerate(self.flat):
+            sums[i] += math.sqrt(float(np.dot(flat, flat)))
         self.steps += 1
 
     def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
         for i, total in enumerate(self.sums, start=1):
-            logs[f"grad_norm.layer{i}"] = float(total) / max(self.steps, 1)
-        self.sums[:] = 0.0
+            logs[f"grad_norm.layer{i}"] = total / max(self.steps, 1)
+        self.sums = [0.0] * len(self.flat)
         self.steps = 0

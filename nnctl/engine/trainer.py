@@ -103,16 +103,24 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
     batch_cbs = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
     total_loss, tracker = 0.0, _MetricTracker(config, t, order)
     params, grads = model.params, model.grads
+    per_layer = params.size >= PER_LAYER_MIN_SIZE
 
     def update_layer(l: int) -> None:
-        # Each layer is updated as soon as backpropagation is done with it, while its
-        # weights and gradients are still in cache.
         if config.l2:
             model.weight_grads[l] += config.l2 * model.weights[l]
         sl = model.layer_slices[l]
         optimizer.update(params[sl], grads[sl], sl)
         if config.max_norm is not None:
             _clip_max_norm(model.weights[l], config.max_norm)
+
+    def update_all() -> None:
+        if config.l2:
+            for w, g in zip(model.weights, model.weight_grads):
+                g += config.l2 * w
+        optimizer.update(params, grads, slice(None))
+        if config.max_norm is not None:
+            for w in model.weights:
+                _clip_max_norm(w, config.max_norm)
 
     start = time.perf_counter()
     for lo, xb, tb in _minibatches(x, t, order, bs, model.dtype):
@@ -123,7 +131,11 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
         delta = loss.delta(z, a, tb, out_act, dbuf[:m])
         delta *= 1.0 / m
         optimizer.begin()
-        model.backward(delta, after_layer=update_layer)
+        if per_layer:
+            model.backward(delta, after_layer=update_layer)
+        else:
+            model.backward(delta)
+            update_all()
         for cb in batch_cbs:
             cb.on_batch_end(state)
     seconds = time.perf_counter() - start
@@ -132,6 +144,11 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
     logs["seconds"] = seconds
     return logs
 
+
+PER_LAYER_MIN_SIZE = 32_768
+"""Networks with at least this many parameters update each layer inside the backward
+pass, while its weights and gradients are in cache; smaller ones fit in cache anyway
+and update after it."""
 
 PREFETCH_MIN_ELEMENTS = 65_536
 """Minibatches of at least this many input values are gathered one step ahead in a
