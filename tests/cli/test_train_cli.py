@@ -232,24 +232,6 @@ def test_interrupt_exits_130_and_keeps_the_run(tmp_path, monkeypatch) -> None:
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["stop_reason"] == "interrupted"
     assert (run / "best.npz").is_file() and (run / "last.npz").is_file()
-    assert len(read_metrics(run / "metrics.csv")[1]) == 3
-
-
-def test_interrupted_run_counts_only_finished_epochs(tmp_path, monkeypatch) -> None:
-    import nnctl.engine.trainer as trainer
-
-    real = trainer._run_epoch
-    calls = {"n": 0}
-
-    def interrupted_epoch(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(trainer, "_run_epoch", interrupted_epoch)
-    out = nnctl("train", CONFIGS / "iris.yaml", *IRIS_SHORT, "--runs-dir", tmp_path)
-    assert out.exit_code == 130
-    (run,) = tmp_path.iterdir()
-    summary = json.loads((run / "summary.json").read_text())
+    # Only finished epochs count: the one under way when Ctrl-C came is not recorded.
     assert summary["epochs"] == len(read_metrics(run / "metrics.csv")[1]) == 3
+
