@@ -24,6 +24,13 @@ class TrainingState:
     epochs: int = 0
     epoch: int = 0
     stop_reason: str | None = None
+    stop_requested: bool = False
+    """Set (for example by a signal handler) to stop after the minibatch under way."""
+    cursor: Any = None
+    """Where an epoch left unfinished by a stop request stands (``trainer.EpochCursor``)."""
+    resumable: bool = True
+    """False when training was cut inside a step, so the parameters match no step boundary."""
+    rngs: dict[str, np.random.Generator] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -42,6 +49,13 @@ class Callback:
     def on_train_end(self, state: TrainingState) -> None:
         pass
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """What this callback must carry across a resumed run, as named arrays."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what ``state_dict`` returned (called after ``on_train_begin``)."""
+
 
 def metric_mode(metric: str) -> str:
     """'max' for accuracy-like metrics, 'min' for losses and errors."""
@@ -59,6 +73,12 @@ class Monitor(Callback):
 
     def on_train_begin(self, state: TrainingState) -> None:
         self.best = math.inf if self.mode == "min" else -math.inf
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"best": np.float64(self.best)}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.best = float(state["best"])
 
     def improved(self, value: float) -> bool:
         if not math.isfinite(value):
@@ -80,6 +100,13 @@ class NoImprovement(Monitor):
     def on_train_begin(self, state: TrainingState) -> None:
         super().on_train_begin(state)
         self.wait = 0
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {**super().state_dict(), "wait": np.int64(self.wait)}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        super().load_state_dict(state)
+        self.wait = int(state["wait"])
 
     def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
         value = logs.get(self.metric)
@@ -122,6 +149,12 @@ class ValRising(Callback):
     def on_train_begin(self, state: TrainingState) -> None:
         self.previous, self.rises = math.inf, 0
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"previous": np.float64(self.previous), "rises": np.int64(self.rises)}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.previous, self.rises = float(state["previous"]), int(state["rises"])
+
     def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
         value = logs.get(self.metric)
         if value is None:
@@ -145,6 +178,16 @@ class BestWeights(Monitor):
         self.best_epoch = 0
         self.best_params = state.model.params.copy()
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {**super().state_dict(), "best_epoch": np.int64(self.best_epoch), "best_params": self.best_params.copy()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        super().load_state_dict(state)
+        if np.shape(state["best_params"]) != self.best_params.shape:
+            raise ValueError(f"best_params: shape {np.shape(state['best_params'])}, expected {self.best_params.shape}")
+        self.best_epoch = int(state["best_epoch"])
+        self.best_params[...] = state["best_params"]
+
     def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
         value = logs.get(self.metric)
         if value is not None and self.improved(value):
@@ -152,8 +195,9 @@ class BestWeights(Monitor):
             self.best_params[...] = state.model.params
 
     def on_train_end(self, state: TrainingState) -> None:
-        # Without any finite epoch, the copy taken at the start is still the best there is.
-        diverged = not np.all(np.isfinite(state.model.params))
+        # After divergence the parameters are garbage even where still finite; without any
+        # finite epoch, the copy taken at the start is still the best there is.
+        diverged = state.stop_reason == "diverged" or not np.all(np.isfinite(state.model.params))
         if (self.restore and self.best_epoch > 0) or diverged:
             state.model.params[...] = self.best_params
 
@@ -167,6 +211,13 @@ class GradientNorms(Callback):
         self.flat = [g.reshape(-1) for g in state.model.weight_grads]  # views, made once
         self.sums = [0.0] * len(self.flat)
         self.steps = 0
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"sums": np.array(self.sums, dtype=np.float64), "steps": np.int64(self.steps)}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.sums = [float(v) for v in state["sums"]]
+        self.steps = int(state["steps"])
 
     def on_batch_end(self, state: TrainingState) -> None:
         sums = self.sums

@@ -7,7 +7,7 @@ import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from nnctl.engine.callbacks import Callback, TrainingState
 from nnctl.engine.losses import Loss
 from nnctl.engine.metrics import predicted_classes
 from nnctl.engine.network import MLP
+from nnctl.engine.resume import EpochCursor, restore
 from nnctl.engine.schedules import constant
 
 Array = np.ndarray
@@ -53,28 +54,43 @@ def fit(
     x_val: Array | None = None,
     t_val: Array | None = None,
     callbacks: Sequence[Callback] = (),
+    resume: Mapping[str, Array] | None = None,
 ) -> FitResult:
     """Train ``model`` on rows x with target matrix t (one-hot for classes).
 
     Each epoch: set η from the schedule, visit the rows in a fresh random order in
     minibatches, and per batch take one optimizer step on the mean loss
     (1/n) Σ L + (λ/2) Σ ‖W‖²; then evaluate on the validation rows and call the
-    callbacks.  Stops at ``config.epochs`` unless a callback sets a stop reason, the
-    loss becomes NaN/inf ('diverged') or the user interrupts ('interrupted').
+    callbacks.  Stops at ``config.epochs`` unless a callback sets a stop reason, a
+    step's loss becomes NaN/inf ('diverged', at that step), or a stop is requested
+    (``state.stop_requested``, checked before each minibatch) or the user presses
+    Ctrl-C ('interrupted').
+
+    ``resume``: arrays from ``resume.capture`` of an earlier fit of the same model,
+    whose parameters the caller has loaded; training goes on from where that one
+    stopped, mid-epoch included, with the same result as if it had never stopped.
     """
     if len(x) == 0:
         raise ValueError("no training rows")
     shuffle_rng, dropout_rng = rng.spawn(2)
     state = TrainingState(model=model, optimizer=optimizer, epochs=config.epochs)
+    state.rngs = {"shuffle": shuffle_rng, "dropout": dropout_rng}
     for cb in callbacks:
         cb.on_train_begin(state)
-    epoch = 0
+    done, cursor = restore(state, callbacks, resume) if resume is not None else (0, None)
+    state.epoch = done
+    epoch = done
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected from the loss
-            for epoch in range(1, config.epochs + 1):
+            for epoch in range(done + 1, config.epochs + 1):
+                logs = _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout_rng, state,
+                                  callbacks, cursor)
+                cursor = None
+                if logs is None:  # stopped on request before the epoch's end
+                    state.stop_reason = "interrupted"
+                    break
                 state.epoch = epoch
-                logs = _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout_rng, state, callbacks)
-                if x_val is not None and len(x_val) > 0:
+                if x_val is not None and len(x_val) > 0 and math.isfinite(logs["train_loss"]):
                     logs.update(evaluate_rows(model, loss, x_val, t_val, config, prefix="val_"))
                 if not all(math.isfinite(v) for k, v in logs.items() if k.endswith("loss")):
                     state.stop_reason = "diverged"
@@ -82,9 +98,13 @@ def fit(
                     cb.on_epoch_end(state, logs)
                 if state.stop_reason is not None:
                     break
+            else:
+                if state.stop_requested and state.stop_reason is None:
+                    state.stop_reason = "interrupted"
     except KeyboardInterrupt:
         state.stop_reason = "interrupted"
-        state.epoch = epoch - 1  # the epoch under way did not finish
+        state.resumable = False  # the step under way may have been cut half-way
+        state.epoch = epoch - 1 if state.epoch == epoch else state.epoch
     if state.stop_reason is None:
         state.stop_reason = "max_epochs"
     for cb in callbacks:
@@ -92,16 +112,26 @@ def fit(
     return FitResult(stop_reason=state.stop_reason, epochs=state.epoch)
 
 
-def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout_rng, state, callbacks) -> dict[str, float]:
+def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout_rng, state, callbacks,
+               cursor: EpochCursor | None = None) -> dict[str, float] | None:
+    """One epoch of minibatch steps; its training logs, or None when a stop request came
+    first (``state.cursor`` then says where it stands).  A non-finite loss ends the
+    epoch at that step."""
     n = len(x)
     bs = min(config.batch_size, n)
     lr = config.schedule(config.lr, epoch - 1, config.epochs)
     optimizer.lr = lr
-    order = shuffle_rng.permutation(n) if config.shuffle else np.arange(n)
+    if cursor is None:
+        order = shuffle_rng.permutation(n) if config.shuffle else np.arange(n)
+        start_at, total_loss = 0, 0.0
+    else:
+        order, start_at, total_loss = cursor.order, cursor.position, cursor.loss
     dbuf = np.empty((bs, t.shape[1]), dtype=model.dtype)
     out_act = model.activations[-1]
     batch_cbs = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
-    total_loss, tracker = 0.0, _MetricTracker(config, t, order)
+    tracker = _MetricTracker(config, t, order)
+    if cursor is not None:
+        tracker.load(cursor)
     params, grads = model.params, model.grads
     per_layer = params.size >= PER_LAYER_MIN_SIZE
 
@@ -123,11 +153,16 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
                 _clip_max_norm(w, config.max_norm)
 
     start = time.perf_counter()
-    for lo, xb, tb in _minibatches(x, t, order, bs, model.dtype):
+    for lo, xb, tb in _minibatches(x, t, order, bs, model.dtype, start_at):
+        if state.stop_requested:
+            state.cursor = EpochCursor(lo, order, total_loss, tracker.n, tracker.partial_pred(), tracker.sq.copy())
+            return None
         m = len(xb)
         z, a = model.forward_train(xb, dropout_rng)
         total_loss += loss.value(z, a, tb)
         tracker.add(a, tb, lo)
+        if not math.isfinite(total_loss):
+            break
         delta = loss.delta(z, a, tb, out_act, dbuf[:m])
         delta *= 1.0 / m
         optimizer.begin()
@@ -156,9 +191,10 @@ second thread, hiding the memory latency of the random row gather behind the mat
 products; smaller ones are cheaper to gather than to hand over."""
 
 
-def _minibatches(x: Array, t: Array, order: Array, bs: int, dtype) -> Iterator[tuple[int, Array, Array]]:
-    """(first position, rows, targets) of each minibatch in ``order``, gathered into two
-    preallocated buffer pairs that alternate, so the data is never copied whole."""
+def _minibatches(x: Array, t: Array, order: Array, bs: int, dtype, start_at: int = 0) -> Iterator[tuple[int, Array, Array]]:
+    """(first position, rows, targets) of each minibatch in ``order`` from position
+    ``start_at`` on, gathered into two preallocated buffer pairs that alternate, so the
+    data is never copied whole."""
     n = len(order)
     bufs = [(np.empty((bs, x.shape[1]), dtype), np.empty((bs, t.shape[1]), dtype)) for _ in range(2)]
 
@@ -168,7 +204,7 @@ def _minibatches(x: Array, t: Array, order: Array, bs: int, dtype) -> Iterator[t
         m = len(idx)
         return x.take(idx, axis=0, out=xb[:m]), t.take(idx, axis=0, out=tb[:m])
 
-    starts = range(0, n, bs)
+    starts = range(start_at, n, bs)
     if bs * x.shape[1] < PREFETCH_MIN_ELEMENTS or len(starts) < 2:
         for k, lo in enumerate(starts):
             yield (lo, *gather(k, lo))
@@ -216,6 +252,17 @@ class _MetricTracker:
         else:
             d = a - t
             self.sq += np.einsum("ij,ij->j", d, d)
+
+    def partial_pred(self) -> Array | None:
+        """The predicted classes of the rows seen so far (accuracy), else None."""
+        return self.pred[: self.n].copy() if self.kind == "accuracy" else None
+
+    def load(self, cursor: EpochCursor) -> None:
+        """Continue the sums of an epoch stopped part-way."""
+        self.n = cursor.seen
+        self.sq = np.array(cursor.sq, dtype=np.float64)
+        if self.kind == "accuracy" and cursor.pred is not None:
+            self.pred[: self.n] = cursor.pred
 
     def result(self, prefix: str) -> dict[str, float]:
         if self.kind == "accuracy":
