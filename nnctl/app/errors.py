@@ -47,3 +47,20 @@ class TrainingFailed(NnctlError):
 
     code = 1
     kind = "training_failed"
+
+
+class StorageError(NnctlError):
+    """The runs directory cannot be written (disk full, read-only); exit code 1."""
+
+    code = 1
+    kind = "storage_error"
+
+
+class RunBusy(NnctlError):
+    """Another live process holds the run's lock."""
+
+    kind = "run_busy"
+
+
+class Aborted(BaseException):
+    """A second interrupt: stop at once, writing nothing more (files already written stay whole)."""

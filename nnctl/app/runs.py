@@ -4,7 +4,12 @@
                   metrics.csv    one row per epoch, flushed as written
                   best.npz       best-validation weights + preprocessing state
                   last.npz       weights at the end of training + preprocessing state
-                  summary.json   status, stop reason, metrics, versions, data hash
+                  summary.json   status, stop reason, metrics, versions, data hash, pid and host
+                  lock           pid and host of the process training the run (flock-held)
+
+Every file is written to a temporary name in the run directory, flushed, fsynced and
+renamed over the old one, so a reader never sees a partial file; metrics.csv is
+appended a flushed row at a time.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import tempfile
 import time
 import zipfile
@@ -23,7 +29,12 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from nnctl.app.errors import NnctlError, RunNotFound
+from nnctl.app.errors import NnctlError, RunBusy, RunNotFound, StorageError
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: runs are not locked
+    fcntl = None  # type: ignore[assignment]
 
 RUNS_ENV = "NNCTL_RUNS_DIR"
 _ID_CHARS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -103,8 +114,27 @@ class RunDir:
     def load_checkpoint(self, name: str) -> dict[str, np.ndarray]:
         return load_npz(self.file(name))
 
-    def metrics_writer(self, columns: Sequence[str]) -> "MetricsWriter":
-        return MetricsWriter(self.file("metrics.csv"), columns)
+    def metrics_writer(self, columns: Sequence[str], keep_through: int | None = None) -> "MetricsWriter":
+        return MetricsWriter(self.file("metrics.csv"), columns, keep_through)
+
+    def lock(self) -> "RunLock":
+        """Hold the run's lock (``with run.lock(): ...``); RunBusy if a live process has it."""
+        return RunLock(self)
+
+    def remove_temp_files(self) -> None:
+        """Delete temporary files left by a process killed in the middle of a write."""
+        for tmp in self.path.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+    def status(self) -> str:
+        """The run's status from summary.json, with 'running' or 'created' read as
+        'interrupted' when the process that wrote it (pid on this host) is gone;
+        'broken' when summary.json is missing or unreadable."""
+        try:
+            summary = json.loads(self.file("summary.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return "broken"
+        return effective_status(summary)
 
     def read_metrics(self) -> list[dict[str, str]]:
         path = self.file("metrics.csv")
@@ -114,11 +144,83 @@ class RunDir:
             return list(csv.DictReader(fh))
 
 
-class MetricsWriter:
-    """Appends one CSV row per epoch and flushes it, so a reader always sees whole rows."""
+def effective_status(summary: Mapping[str, Any]) -> str:
+    """summary.json's status, 'interrupted' for a run left 'running' or 'created' by a
+    process on this host that no longer exists."""
+    status = str(summary.get("status") or "broken")
+    if status in ("running", "created") and summary.get("host") == socket.gethostname():
+        pid = summary.get("pid")
+        if isinstance(pid, int) and not process_alive(pid):
+            return "interrupted"
+    return status
 
-    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``<run>/lock``, released when the holder exits in any way
+    (SIGKILL included); the file names the holder's pid and host.  The file itself stays,
+    so two processes can never lock two different files of the same name."""
+
+    def __init__(self, run: RunDir) -> None:
+        self.run = run
+        self._fd: int | None = None
+
+    def __enter__(self) -> "RunLock":
+        path = self.run.file("lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StorageError(f"{path}: cannot open the run's lock ({exc.strerror})") from None
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 200).decode("utf-8", "replace").split()
+                os.close(fd)
+                who = f"pid {holder[0]} on {holder[1]}" if len(holder) >= 2 else "another process"
+                raise RunBusy(f"run {self.run.id} is being trained by {who}",
+                              hint="wait for it to finish, or stop that process first") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None
+
+
+class MetricsWriter:
+    """Appends one CSV row per epoch and flushes it, so a reader always sees whole rows.
+
+    ``keep_through``: continue an existing file, keeping its rows up to that epoch
+    (rows written after the checkpoint a run resumes from are dropped)."""
+
+    def __init__(self, path: Path, columns: Sequence[str], keep_through: int | None = None) -> None:
         self.columns = list(columns)
+        if keep_through is not None and path.exists():
+            with path.open(newline="", encoding="utf-8") as fh:
+                rows = [r for r in csv.reader(fh)][1:]
+            kept = [r for r in rows if len(r) == len(self.columns) and r[0].isdigit() and int(r[0]) <= keep_through]
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerows([self.columns, *kept])
+            atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
+            self._fh = path.open("a", newline="", encoding="utf-8")
+            self._writer = csv.writer(self._fh, lineterminator="\n")
+            return
         self._fh = path.open("w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._fh, lineterminator="\n")
         self._writer.writerow(self.columns)
@@ -145,7 +247,7 @@ class RunStore:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise NnctlError(f"{self.root}: cannot create runs directory ({exc.strerror})") from None
+            raise StorageError(f"{self.root}: cannot create runs directory ({exc.strerror})") from None
         slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:40] or "run"
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for _ in range(100):
@@ -156,9 +258,13 @@ class RunStore:
             except FileExistsError:
                 continue
             except OSError as exc:
-                raise NnctlError(f"{self.root}: cannot create a run ({exc.strerror})") from None
+                raise StorageError(f"{self.root}: cannot create a run ({exc.strerror})") from None
             run = RunDir(path)
-            run.write_json("summary.json", {"run_id": run_id, "status": "created", "created_ns": time.time_ns()})
+            try:
+                run.write_json("summary.json", {"run_id": run_id, "status": "created", "created_ns": time.time_ns(),
+                                                "pid": os.getpid(), "host": socket.gethostname()})
+            except OSError as exc:
+                raise StorageError(f"{path}: cannot write summary.json ({exc.strerror})") from None
             return run
         raise NnctlError(f"{self.root}: could not find a free run id")
 
@@ -177,7 +283,7 @@ class RunStore:
         resolves outside the runs directory is refused."""
         if ref == "latest":
             for run in reversed(self.runs()):
-                if _status(run) == "completed":
+                if run.status() == "completed":
                     return run
             raise RunNotFound(f"latest: no completed run in {self.root}")
         if not _ID_CHARS.match(ref) or ".." in ref:
@@ -206,13 +312,6 @@ def _created_ns(run: RunDir) -> int:
         return int(json.loads(run.file("summary.json").read_text(encoding="utf-8")).get("created_ns", 0))
     except (OSError, ValueError, TypeError, AttributeError):
         return 0
-
-
-def _status(run: RunDir) -> str | None:
-    try:
-        return json.loads(run.file("summary.json").read_text(encoding="utf-8")).get("status")
-    except (OSError, ValueError):
-        return None
 
 
 def _fmt(value: Any) -> str:

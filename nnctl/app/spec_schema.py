@@ -311,6 +311,16 @@ class RegularizationSpec(_Section):
     max_norm: float | None = Field(None, gt=0, le=1e12, description="Cap on each unit's incoming weight norm.")
 
 
+class CheckpointSpec(_Section):
+    """How often a run saves what it needs to resume."""
+
+    every_seconds: float = Field(
+        10.0, ge=0, le=1e9,
+        description="Save last.npz at an epoch's end once this many seconds have passed since the last save "
+        "(0 = every epoch); always at the end of training and on interrupt.",
+    )
+
+
 # ---------------------------------------------------------------- the spec
 def needs_validation_key(spec: dict[str, Any]) -> str | None:
     """The key path that needs validation rows when ``data.split.validation`` is 0, else None.
@@ -353,6 +363,7 @@ class Spec(_Section):
     training: TrainingSpec = Field(default=TrainingSpec(), description="Epochs, batches and schedule.")
     stopping: StoppingSpec = Field(default=StoppingSpec(), description="Stopping criteria.")
     regularization: RegularizationSpec = Field(default=RegularizationSpec(), description="Weight penalties.")
+    checkpoint: CheckpointSpec = Field(default=CheckpointSpec(), description="Checkpoints for resuming.")
 
     @field_validator("seed", mode="before")
     @classmethod

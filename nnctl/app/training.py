@@ -1,7 +1,9 @@
-"""``nnctl train``: spec → data → engine → run directory."""
+"""``nnctl train`` and ``nnctl resume``: spec → data → engine → run directory."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import platform
@@ -16,12 +18,14 @@ import numpy as np
 
 import nnctl
 from nnctl.app import data as data_mod
-from nnctl.app.errors import SpecError
+from nnctl.app.errors import Aborted, DataError, NnctlError, SpecError, StorageError
 from nnctl.app.evaluation import split_metrics
+from nnctl.app.interrupts import StopRequest, stop_on_signals
 from nnctl.app.model import (
     build_network,
     build_optimizer,
     build_schedule,
+    check_fits_in_memory,
     check_metric_names,
     initialize_network,
     output_units,
@@ -30,8 +34,9 @@ from nnctl.app.model import (
     target_matrix,
 )
 from nnctl.app.runs import RunDir, RunStore, iter_columns
-from nnctl.app.spec import dump_spec_yaml, lint, resolve
+from nnctl.app.spec import dump_spec_yaml, lint, parse_spec, resolve, spec_to_dict
 from nnctl.engine.callbacks import BestWeights, Callback, GradientNorms, TrainingState
+from nnctl.engine.resume import capture
 from nnctl.engine.trainer import FitConfig, fit
 
 
@@ -51,6 +56,10 @@ class RunResult:
     metrics: dict[str, dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    resumed_from: int | None = None
+    """The epoch a resumed run went on from (None: trained from the start)."""
+    already_complete: bool = False
+    """``resume`` of a run that had already completed: nothing was trained."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +67,7 @@ class RunResult:
             "stop_reason": self.stop_reason, "epochs": self.epochs, "best_epoch": self.best_epoch,
             "seed": self.seed, "task": self.task, "metrics": _json_metrics(self.metrics),
             "warnings": self.warnings, "seconds": round(self.seconds, 3),
+            "resumed_from": self.resumed_from, "already_complete": self.already_complete,
         }
 
 
@@ -74,6 +84,47 @@ class MetricsLogger(Callback):
 
     def on_train_end(self, state: TrainingState) -> None:
         self.writer.close()
+
+
+class Checkpointer(Callback):
+    """Saves best.npz and last.npz (weights, preprocessing and everything ``fit`` needs to
+    resume) at an epoch's end once ``every_seconds`` have passed since the last save,
+    and always when training ends, unless it was cut inside a step.  Must come after
+    the callbacks whose state it saves and after the metrics logger, so that a
+    checkpoint of epoch e always has metrics.csv rows through e on disk."""
+
+    def __init__(self, run: RunDir, net, best: BestWeights, fixed: dict[str, np.ndarray], every_seconds: float) -> None:
+        self.run, self.net, self.best, self.fixed, self.every = run, net, best, fixed, every_seconds
+        self.callbacks: list[Callback] = []
+
+    def on_train_begin(self, state: TrainingState) -> None:
+        self.last = time.monotonic()
+
+    def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
+        if state.stop_reason is None and state.epoch < state.epochs and time.monotonic() - self.last >= self.every:
+            self.save(state)
+
+    def on_train_end(self, state: TrainingState) -> None:
+        if state.resumable:
+            self.save(state)
+        else:  # cut inside a step: the parameters are no step's; keep the last checkpoint
+            self._write("best.npz", {**_state_of(self.net, self.best.best_params), **self.fixed})
+            if not self.run.file("last.npz").exists():  # weights only: a resume starts over
+                self._write("last.npz", {**self.net.state_dict(), **self.fixed})
+
+    def save(self, state: TrainingState) -> None:
+        self._write("best.npz", {**_state_of(self.net, self.best.best_params), **self.fixed})
+        self._write("last.npz", {**self.net.state_dict(), **self.fixed, **capture(state, self.callbacks)})
+        self.last = time.monotonic()
+
+    def _write(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        try:
+            self.run.save_checkpoint(name, arrays)
+        except OSError as exc:
+            raise StorageError(
+                f"{self.run.file(name)}: cannot write ({exc.strerror or exc}); the last good checkpoint is kept",
+                hint=f"free space or make the runs directory writable, then: nnctl resume {self.run.id}",
+            ) from None
 
 
 @dataclass
@@ -125,6 +176,8 @@ def prepare(spec, base_dirs: Sequence[Path] = ()) -> Prepared:
         raise SpecError("stopping.early_stopping: needs validation rows, but the validation split is empty")
     n_targets = splits.y_train.shape[1] if splits.y_train.ndim == 2 else 1
     units = output_units(prep.task, n_classes, spec.model.output, n_targets)
+    bs = len(splits.X_train) if spec.training.batch_size == "full" else min(spec.training.batch_size, len(splits.X_train))
+    check_fits_in_memory(spec, splits.X_train.shape[1], units, bs)
     warnings = [*lint(spec), *splits.warnings]
     net = build_network(spec, splits.X_train.shape[1], units)
     initialize_network(net, spec, np.random.default_rng(init_ss), base_dirs)
@@ -142,10 +195,85 @@ def train_from_spec(
     """
     started = time.time()
     p = prepare(spec, base_dirs)
-    spec, splits, prep, seed, metric = p.spec, p.splits, p.splits.prep, p.seed, p.metric
     for w in p.warnings:
         if on_warning:
             on_warning(w)
+    run = store.create(p.spec.name)
+    with run.lock():
+        try:
+            run.write_text("spec.yaml", dump_spec_yaml(p.spec))
+        except OSError as exc:
+            raise StorageError(f"{run.file('spec.yaml')}: cannot write ({exc.strerror})") from None
+        base = _summary_base(run, p, base_dirs, started)
+        return _train(run, p, base, callbacks, None, started)
+
+
+def resume_run(
+    store: RunStore, ref: str, spec=None, force: bool = False, callbacks: Sequence[Callback] = (),
+    on_warning=None, spec_dirs: Sequence[Path] = (),
+) -> RunResult:
+    """Continue an interrupted run from its last checkpoint (or from the start if it has
+    none) with the run's own spec, to the same result as a run never interrupted.
+
+    ``spec``: a spec the caller expects the run to have (``train SPEC --resume``); it
+    and the data must match what the run was trained with, unless ``force``, in which
+    case the given spec (or changed data) is used from the checkpoint on.
+    """
+    started = time.time()
+    run = store.resolve(ref)
+    summary = run.read_json("summary.json")
+    status = run.status()
+    if status == "completed":
+        return _completed_result(run, summary)
+    if status == "diverged":
+        raise NnctlError(f"run {run.id} diverged (loss became NaN or inf); resuming it would diverge again",
+                         hint="lower the learning rate or normalize the inputs, and train again")
+    with run.lock():
+        run.remove_temp_files()
+        stored = parse_spec(run.file("spec.yaml").read_text(encoding="utf-8"), source=str(run.file("spec.yaml")))
+        base_dirs = [Path(b) for b in summary.get("base_dirs", [])]
+        if spec is not None:
+            if spec.seed == "random":
+                spec = spec.model_copy(update={"seed": stored.seed})
+            p = prepare(spec, spec_dirs or base_dirs)
+            differences = spec_differences(stored, p.spec)
+            if differences and not force:
+                raise SpecError(f"the spec differs from run {run.id}'s: " + "; ".join(differences),
+                                hint="resume with the run's own spec (nnctl resume RUN), or pass --force to use this one")
+            base_dirs = list(spec_dirs) or base_dirs
+        else:
+            p = prepare(stored, base_dirs)
+        if p.splits.data_hash != summary.get("data_hash") and not force:
+            raise DataError(f"{p.spec.data.source}: the data changed since run {run.id} was trained (hash differs)",
+                            hint="restore the original data, or pass --force to go on with the new data")
+        for w in p.warnings:
+            if on_warning:
+                on_warning(w)
+        arrays = _resume_arrays(run)
+        if arrays is not None:
+            try:
+                p.net.load_state_dict(arrays)
+            except ValueError as exc:
+                raise NnctlError(f"{run.file('last.npz')}: {exc}") from None
+        if spec is not None:
+            run.write_text("spec.yaml", dump_spec_yaml(p.spec))
+        base = {**_summary_base(run, p, base_dirs, started), "created": summary.get("created"),
+                "resumed": int(summary.get("resumed", 0)) + 1}
+        return _train(run, p, base, callbacks, arrays, started)
+
+
+def _resume_arrays(run: RunDir) -> dict[str, np.ndarray] | None:
+    """last.npz when it holds a resumable state, else None (start from the beginning)."""
+    if not run.file("last.npz").exists():
+        return None
+    arrays = run.load_checkpoint("last.npz")
+    return arrays if "fit.epoch" in arrays else None
+
+
+def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[Callback],
+           resume: dict[str, np.ndarray] | None, started: float) -> RunResult:
+    """Train ``p`` into ``run`` (from ``resume`` when given) and write its summary."""
+    spec, splits, prep, seed, metric = p.spec, p.splits, p.splits.prep, p.seed, p.metric
     dtype = np.dtype(spec.dtype)
     net = p.net
     optimizer = build_optimizer(spec, net.params.size)
@@ -159,31 +287,45 @@ def train_from_spec(
         metric=metric, target_scale=prep.target_scale if prep.task == "regression" and prep.target_scale is not None else 1.0,
     )
     best = BestWeights(best_metric(spec, has_val), restore=False)
-    warnings = p.warnings
-
-    run = store.create(spec.name)
-    run.write_text("spec.yaml", dump_spec_yaml(spec))
-    base = _summary_base(run, p, base_dirs, started)
-    run.write_json("summary.json", {**base, "status": "running"})
-    writer = run.metrics_writer(list(iter_columns(net.n_layers, metric)))
+    resumed_from = int(resume["fit.epoch"]) if resume is not None else None
+    fixed = {**prep.to_arrays(), "fit.spec_hash": np.array(spec_hash(spec)), "fit.data_hash": np.array(splits.data_hash)}
+    stop = StopRequest()
+    try:
+        run.write_json("summary.json", {**base, "status": "running"})
+        writer = run.metrics_writer(list(iter_columns(net.n_layers, metric)),
+                                    keep_through=resumed_from if resume is not None else None)
+    except OSError as exc:
+        raise StorageError(f"{run.path}: cannot write ({exc.strerror})") from None
+    checkpointer = Checkpointer(run, net, best, fixed, spec.checkpoint.every_seconds)
+    cbs: list[Callback] = [GradientNorms(), *stopping_callbacks(spec), best, MetricsLogger(writer), checkpointer,
+                           stop, *callbacks]
+    checkpointer.callbacks = cbs
     fit_started = time.time()
     try:
-        result = fit(
-            net, _loss(spec, net), optimizer, splits.X_train, t_train, config, np.random.default_rng(p.train_ss),
-            splits.X_val if has_val else None, t_val if has_val else None,
-            callbacks=[GradientNorms(), *stopping_callbacks(spec), best, MetricsLogger(writer), *callbacks],
-        )
+        with stop_on_signals(stop):
+            result = fit(
+                net, _loss(spec, net), optimizer, splits.X_train, t_train, config, np.random.default_rng(p.train_ss),
+                splits.X_val if has_val else None, t_val if has_val else None, callbacks=cbs, resume=resume,
+            )
+    except Aborted:
+        raise  # stop at once: the files on disk are whole, the run reads as interrupted
+    except ValueError as exc:  # a checkpoint whose state does not fit this run
+        writer.close()
+        raise NnctlError(f"{run.file('last.npz')}: {exc}") from None
     except BaseException as exc:
         writer.close()
-        run.write_json("summary.json", {**base, "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        error = exc.message if isinstance(exc, NnctlError) else f"{type(exc).__name__}: {exc}"
+        try:
+            run.write_json("summary.json", {**base, "status": "failed", "error": error})
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise StorageError(f"{run.path}: cannot write ({exc.strerror or exc}); the last good checkpoint is kept",
+                               hint=f"free space, then: nnctl resume {run.id}") from None
         raise
     fit_seconds = time.time() - fit_started
-    prep_arrays = prep.to_arrays()
-    run.save_checkpoint("last.npz", {**net.state_dict(), **prep_arrays})
     if spec.stopping.restore_best and best.best_epoch > 0:
         net.params[...] = best.best_params
-    best_state = _state_of(net, best.best_params)
-    run.save_checkpoint("best.npz", {**best_state, **prep_arrays})
 
     metrics = _final_metrics(net, spec, splits)
     status = {"diverged": "diverged", "interrupted": "interrupted"}.get(result.stop_reason, "completed")
@@ -192,12 +334,54 @@ def train_from_spec(
         "best_epoch": best.best_epoch, "best_metric": {best.metric: _num(best.best)},
         "metrics": _json_metrics(metrics), "seconds": {"total": time.time() - started, "training": fit_seconds},
     }
-    run.write_json("summary.json", summary)
+    try:
+        run.write_json("summary.json", summary)
+    except OSError as exc:
+        raise StorageError(f"{run.file('summary.json')}: cannot write ({exc.strerror})",
+                           hint=f"free space, then: nnctl resume {run.id}") from None
     return RunResult(
         run_id=run.id, run_dir=str(run.path), name=spec.name, status=status, stop_reason=result.stop_reason,
         epochs=result.epochs, best_epoch=best.best_epoch, seed=seed, task=prep.task, metrics=metrics,
-        warnings=warnings, seconds=time.time() - started,
+        warnings=p.warnings, seconds=time.time() - started, resumed_from=resumed_from,
     )
+
+
+def _completed_result(run: RunDir, summary: dict[str, Any]) -> RunResult:
+    return RunResult(
+        run_id=run.id, run_dir=str(run.path), name=summary.get("name", ""), status="completed",
+        stop_reason=summary.get("stop_reason", ""), epochs=int(summary.get("epochs", 0)),
+        best_epoch=int(summary.get("best_epoch", 0)), seed=int(summary.get("seed", 0)), task=summary.get("task", ""),
+        metrics=summary.get("metrics", {}), already_complete=True,
+    )
+
+
+def spec_hash(spec) -> str:
+    """sha256 of the resolved spec's canonical JSON (sorted keys)."""
+    return hashlib.sha256(json.dumps(spec_to_dict(spec), sort_keys=True).encode()).hexdigest()
+
+
+def spec_differences(old, new) -> list[str]:
+    """``key: old → new`` for each key whose value differs between two resolved specs."""
+    a, b = _flatten(spec_to_dict(old)), _flatten(spec_to_dict(new))
+    return [f"{k}: {_show(a.get(k))} → {_show(b.get(k))}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(d, list) and d and any(isinstance(v, (dict, list)) for v in d):
+        out = {}
+        for i, v in enumerate(d):
+            out.update(_flatten(v, f"{prefix}[{i}]"))
+        return out
+    return {prefix: d}
+
+
+def _show(value: Any) -> str:
+    return "(absent)" if value is None else json.dumps(value)
 
 
 def _summary_base(run: RunDir, p: Prepared, base_dirs: Sequence[Path], started: float) -> dict[str, Any]:

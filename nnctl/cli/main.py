@@ -6,19 +6,21 @@ import typer
 
 from nnctl.cli.evaluate import evaluate
 from nnctl.cli.spec import schema, validate
-from nnctl.cli.train import train
+from nnctl.cli.train import resume, train
 
 app = typer.Typer(
     name="nnctl",
     help="Train multilayer perceptrons from YAML experiment specs.\n\n"
     "  nnctl train configs/iris.yaml      train, write runs/<run-id>/\n\n"
-    "  nnctl evaluate latest              metrics of a saved run on its test split",
+    "  nnctl evaluate latest              metrics of a saved run on its test split\n\n"
+    "  nnctl resume RUN                   continue an interrupted run",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command()(train)
+app.command()(resume)
 app.command()(evaluate)
 app.command()(validate)
 app.command()(schema)

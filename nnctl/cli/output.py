@@ -53,7 +53,7 @@ def handle_errors(json_mode: bool = False) -> Iterator[None]:
     """Turn NnctlError into one stderr line per problem and its exit code (2 for bad input,
     1 for failed training); Ctrl-C into exit 130.  Other exceptions are internal errors:
     one line, exit 1, the traceback only with NNCTL_DEBUG=1."""
-    from nnctl.app.errors import NnctlError
+    from nnctl.app.errors import Aborted, NnctlError
 
     try:
         yield
@@ -67,6 +67,9 @@ def handle_errors(json_mode: bool = False) -> Iterator[None]:
         raise typer.Exit(exc.code) from None
     except KeyboardInterrupt:
         log("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Aborted:
+        log("aborted: stopped at once; the run keeps its last checkpoint and can be resumed")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except typer.Exit:
         raise
