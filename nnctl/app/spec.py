@@ -145,8 +145,34 @@ SpecLoader.add_implicit_resolver(
 )
 
 
+_MAX_BYTES = 1_000_000
+_MAX_FLOW_DEPTH = 100
+
+
+def _check_size(text: str, source: str) -> None:
+    """Refuse, before parsing, a spec over 1 MB or with brackets nested over 100 deep
+    (a spec is a few hundred bytes; parsing such documents would take seconds)."""
+    if len(text) > _MAX_BYTES:
+        raise SpecError(f"{source}: spec is too large: {len(text):,} characters (the limit is {_MAX_BYTES:,})")
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch in "[{":
+            depth += 1
+            if depth > _MAX_FLOW_DEPTH:
+                line = text.count("\n", 0, i) + 1
+                raise SpecError(f"{source}: line {line}: the YAML is nested too deeply (more than {_MAX_FLOW_DEPTH} levels)")
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+
+
 def _load_yaml(text: str, source: str) -> tuple[Any, dict[KeyPath, int]]:
-    loader = SpecLoader(text)
+    _check_size(text, source)
+    try:
+        loader = SpecLoader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+        raise SpecError(f"{source}: line {line}: character U+{code:04X} is not allowed in YAML") from None
     try:
         return loader.load_document(), loader.lines
     except SpecError as exc:
