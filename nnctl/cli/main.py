@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from nnctl.cli import runs as runs_cli
 from nnctl.cli.evaluate import evaluate
 from nnctl.cli.spec import schema, validate
 from nnctl.cli.train import train
@@ -22,6 +23,7 @@ app.command()(train)
 app.command()(evaluate)
 app.command()(validate)
 app.command()(schema)
+app.add_typer(runs_cli.app, name="runs")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,201 @@
+"""nnctl runs [list options], nnctl runs show RUN, nnctl runs compare RUN RUN..., nnctl runs rm RUN"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any, Optional
+
+import typer
+
+from nnctl.cli import output
+from nnctl.cli.options import JsonOpt, RunsDirOpt
+
+RunArg = Annotated[str, typer.Argument(help="Run id, a unique prefix of one, or 'latest'.", show_default=False)]
+
+app = typer.Typer(
+    help="List, show, compare and remove runs.", no_args_is_help=False, add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_COLUMNS = ("run_id", "name", "status", "stop_reason", "best_epoch", "best", "test", "duration", "created")
+
+
+@app.callback(invoke_without_command=True)
+def runs(
+    ctx: typer.Context,
+    name: Annotated[Optional[str], typer.Option("--name", help="Only runs whose name contains this text.")] = None,
+    status: Annotated[Optional[str], typer.Option(
+        "--status", help="Only runs with this status: completed, running, interrupted, diverged, failed, broken.")] = None,
+    since: Annotated[Optional[str], typer.Option(
+        "--since", help="Only runs created since: a duration (30m, 2h, 7d) or a date (2026-11-26).")] = None,
+    sort: Annotated[str, typer.Option(
+        "--sort", help="Order by created (newest first), name, status, duration, epochs, best_epoch, "
+        "val_loss, val_accuracy, val_rmse, test_loss, test_accuracy, test_rmse or best_metric.")] = "created",
+    runs_dir: RunsDirOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """List runs, newest first: id, name, status, stop reason, best epoch and validation
+    metric, test metric, duration and creation time."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with output.handle_errors(json_):
+        from nnctl.app.run_index import list_runs
+        from nnctl.app.runs import RunStore
+
+        infos = list_runs(RunStore(runs_dir), name=name, status=status, since=since, sort=sort)
+        if json_:
+            output.print_json({"runs": [i.to_dict() for i in infos]})
+            return
+        rows = [_row(i) for i in infos]
+        if not rows:
+            output.log("no runs")
+            return
+        if output.use_rich(sys.stdout):
+            from rich.table import Table
+
+            table = Table()
+            for c in _COLUMNS:
+                table.add_column(c, justify="right" if c in ("best_epoch", "duration") else "left")
+            for r in rows:
+                table.add_row(*(r[c] for c in _COLUMNS))
+            output.stdout_console().print(table)
+        else:
+            for r in rows:
+                print(" ".join(f"{c}={r[c]}" for c in _COLUMNS))
+
+
+def _row(info) -> dict[str, str]:
+    best = ", ".join(f"{k}={output.fmt(v)}" for k, v in info.best_metric.items()) or "-"
+    test = _headline(info.test)
+    return {
+        "run_id": info.run_id, "name": info.name or "-", "status": info.status,
+        "stop_reason": info.stop_reason or "-", "best_epoch": output.fmt(info.best_epoch), "best": best,
+        "test": test, "duration": f"{info.seconds:.1f}s" if isinstance(info.seconds, (int, float)) else "-",
+        "created": info.created or "-",
+    }
+
+
+def _headline(metrics: dict[str, Any]) -> str:
+    for key in ("accuracy", "rmse", "loss"):
+        if isinstance(metrics.get(key), (int, float)):
+            return f"{key}={output.fmt(metrics[key])}"
+    return "-"
+
+
+@app.command()
+def show(run: RunArg, runs_dir: RunsDirOpt = None, json_: JsonOpt = False) -> None:
+    """A run's resolved spec, summary and final metrics."""
+    with output.handle_errors(json_):
+        import yaml
+
+        from nnctl.app.run_index import show_run
+        from nnctl.app.runs import RunStore
+
+        shown = show_run(RunStore(runs_dir), run)
+        if json_:
+            output.print_json(shown)
+            return
+        info, summary = shown["run"], shown["summary"]
+        print(f"run {info['run_id']}: {info['status']}, stop_reason={info['stop_reason'] or '-'}, "
+              f"epochs={output.fmt(info['epochs'])}, best_epoch={output.fmt(info['best_epoch'])}")
+        if info["problem"]:
+            print(f"problem: {info['problem']}")
+        for w in summary.get("warnings") or []:
+            print(f"warning: {w}")
+        for d in summary.get("diagnosis") or []:
+            print(f"diagnosis: {d.get('message', d)}")
+        metrics = shown["metrics"]
+        if metrics:
+            if output.use_rich(sys.stdout):
+                output.stdout_console().print(output.metrics_table(None, metrics))
+            else:
+                for line in output.metrics_lines(metrics):
+                    print(line)
+        print("spec:")
+        print(yaml.safe_dump(shown["spec"], sort_keys=False).rstrip() if shown["spec"] else "  (missing)")
+
+
+@app.command()
+def compare(
+    run: Annotated[list[str], typer.Argument(help="Two or more run ids (or prefixes, or 'latest').", show_default=False)],
+    runs_dir: RunsDirOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Metrics of several runs side by side, and the spec keys whose values differ."""
+    with output.handle_errors(json_):
+        from nnctl.app.run_index import compare_runs
+        from nnctl.app.runs import RunStore
+
+        result = compare_runs(RunStore(runs_dir), run)
+        if json_:
+            output.print_json(result)
+            return
+        ids = [r["run_id"] for r in result["runs"]]
+        rows = _metric_rows(result["metrics"], ids)
+        diff_rows = [(key, [_value(v) for v in values]) for key, values in result["spec_diff"].items()]
+        if output.use_rich(sys.stdout):
+            from rich.table import Table
+
+            console = output.stdout_console()
+            for title, body in (("metrics", rows), ("spec differences", diff_rows)):
+                table = Table(title=title, title_justify="left")
+                table.add_column("")
+                for i in ids:
+                    table.add_column(i, justify="right")
+                for key, values in body:
+                    table.add_row(key, *values)
+                console.print(table)
+            if not diff_rows:
+                console.print("the resolved specs are identical")
+        else:
+            print("runs: " + " ".join(ids))
+            for key, values in rows:
+                print(f"{key}: " + " ".join(values))
+            print("spec differences:" + ("" if diff_rows else " none"))
+            for key, values in diff_rows:
+                print(f"  {key}: " + " | ".join(values))
+
+
+def _metric_rows(metrics: dict[str, dict], ids: list[str]) -> list[tuple[str, list[str]]]:
+    rows = []
+    for split in ("train", "validation", "test"):
+        keys: list[str] = []
+        for i in ids:
+            keys += [k for k, v in (metrics[i].get(split) or {}).items() if k not in keys and not isinstance(v, list)]
+        for k in keys:
+            rows.append((f"{split}.{k}", [output.fmt((metrics[i].get(split) or {}).get(k)) for i in ids]))
+    return rows
+
+
+def _value(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+@app.command()
+def rm(
+    run: RunArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")] = False,
+    runs_dir: RunsDirOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Delete a run's directory, after confirmation (or --yes)."""
+    with output.handle_errors(json_):
+        from nnctl.app.errors import UsageError
+        from nnctl.app.run_index import remove_run
+        from nnctl.app.runs import RunStore
+
+        store = RunStore(runs_dir)
+        target = store.resolve(run)
+        if not yes:
+            try:
+                confirmed = typer.confirm(f"remove run {target.id}?", err=True)
+            except typer.Abort:  # no answer (end of input)
+                raise UsageError(f"runs rm {target.id}: not confirmed; pass --yes in scripts") from None
+            if not confirmed:
+                output.log("not removed")
+                raise typer.Exit(1)
+        removed = remove_run(store, target.id)
+        if json_:
+            output.print_json({"removed": removed})
+        else:
+            output.log(f"removed {removed}")
