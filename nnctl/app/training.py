@@ -157,6 +157,7 @@ def train_from_spec(
         epochs=spec.training.epochs, batch_size=bs, lr=spec.optimizer.lr, schedule=build_schedule(spec),
         shuffle=spec.training.shuffle, l2=spec.regularization.l2, max_norm=spec.regularization.max_norm,
         metric=metric, target_scale=prep.target_scale if prep.task == "regression" and prep.target_scale is not None else 1.0,
+        clip_norm=spec.training.clip_norm,
     )
     best = BestWeights(best_metric(spec, has_val), restore=False)
     warnings = p.warnings
