@@ -32,6 +32,7 @@ from nnctl.app.model import (
 from nnctl.app.runs import RunDir, RunStore, iter_columns
 from nnctl.app.spec import dump_spec_yaml, lint, resolve
 from nnctl.engine.callbacks import BestWeights, Callback, GradientNorms, TrainingState
+from nnctl.engine.diagnosis import Diagnosis, Finding
 from nnctl.engine.trainer import FitConfig, fit
 
 
@@ -51,13 +52,14 @@ class RunResult:
     metrics: dict[str, dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    diagnosis: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id, "run_dir": self.run_dir, "name": self.name, "status": self.status,
             "stop_reason": self.stop_reason, "epochs": self.epochs, "best_epoch": self.best_epoch,
             "seed": self.seed, "task": self.task, "metrics": _json_metrics(self.metrics),
-            "warnings": self.warnings, "seconds": round(self.seconds, 3),
+            "warnings": self.warnings, "diagnosis": self.diagnosis, "seconds": round(self.seconds, 3),
         }
 
 
@@ -160,7 +162,14 @@ def train_from_spec(
         clip_norm=spec.training.clip_norm,
     )
     best = BestWeights(best_metric(spec, has_val), restore=False)
-    warnings = p.warnings
+    warnings = list(p.warnings)
+
+    def found(finding: Finding) -> None:
+        warnings.append(finding.message)
+        if on_warning:
+            on_warning(finding.message)
+
+    diagnosis = Diagnosis(splits.X_val if has_val else None, every=max(1, spec.training.epochs // 10), on_finding=found)
 
     run = store.create(spec.name)
     run.write_text("spec.yaml", dump_spec_yaml(spec))
@@ -172,7 +181,7 @@ def train_from_spec(
         result = fit(
             net, _loss(spec, net), optimizer, splits.X_train, t_train, config, np.random.default_rng(p.train_ss),
             splits.X_val if has_val else None, t_val if has_val else None,
-            callbacks=[GradientNorms(), *stopping_callbacks(spec), best, MetricsLogger(writer), *callbacks],
+            callbacks=[GradientNorms(), diagnosis, *stopping_callbacks(spec), best, MetricsLogger(writer), *callbacks],
         )
     except BaseException as exc:
         writer.close()
@@ -192,12 +201,13 @@ def train_from_spec(
         **base, "status": status, "stop_reason": result.stop_reason, "epochs": result.epochs,
         "best_epoch": best.best_epoch, "best_metric": {best.metric: _num(best.best)},
         "metrics": _json_metrics(metrics), "seconds": {"total": time.time() - started, "training": fit_seconds},
+        "warnings": warnings, "diagnosis": [f.to_dict() for f in diagnosis.findings],
     }
     run.write_json("summary.json", summary)
     return RunResult(
         run_id=run.id, run_dir=str(run.path), name=spec.name, status=status, stop_reason=result.stop_reason,
         epochs=result.epochs, best_epoch=best.best_epoch, seed=seed, task=prep.task, metrics=metrics,
-        warnings=warnings, seconds=time.time() - started,
+        warnings=warnings, seconds=time.time() - started, diagnosis=[f.to_dict() for f in diagnosis.findings],
     )
 
 
