@@ -7,6 +7,7 @@ import typer
 from nnctl.cli import runs as runs_cli
 from nnctl.cli.evaluate import evaluate
 from nnctl.cli.gradcheck import gradcheck
+from nnctl.cli.plot import plot
 from nnctl.cli.predict import predict
 from nnctl.cli.spec import schema, validate
 from nnctl.cli.train import train
@@ -27,6 +28,7 @@ app.command()(validate)
 app.command()(schema)
 app.command()(gradcheck)
 app.command()(predict)
+app.command()(plot)
 app.add_typer(runs_cli.app, name="runs")
 
 
