@@ -64,3 +64,20 @@ def _name(run) -> str:
     from nnctl.app.run_index import run_info
 
     return run_info(run).name or run.id
+
+
+def gradient_findings(curves: Curves) -> list:
+    """The gradient diagnosis (vanishing / exploding) replayed over a run's logged norms, as
+    training ran it: a list of ``nnctl.engine.diagnosis.Finding``."""
+    from types import SimpleNamespace
+
+    from nnctl.engine.diagnosis import Diagnosis
+
+    diagnosis = Diagnosis()
+    state = SimpleNamespace(model=None, epochs=len(curves.epochs), epoch=0)
+    diagnosis.on_train_begin(state)
+    for i, epoch in enumerate(curves.epochs):
+        state.epoch = epoch
+        logs = {"epoch": float(epoch), **{k: curves.series[k][i] for k in curves.grad_layers}}
+        diagnosis.on_epoch_end(state, logs)
+    return diagnosis.findings

@@ -28,7 +28,8 @@ def plot(
 ) -> None:
     """Learning curves (training and validation loss and accuracy or RMSE per epoch) of one
     or more runs, drawn in the terminal; --gradients draws each layer's gradient norm per
-    epoch on a log scale, where vanishing gradients show as early layers far below the last.
+    epoch on a log scale, where vanishing gradients show as early layers far below the last
+    (and warns, on stderr, about vanishing or exploding gradients as training would have).
     --json prints the series instead of drawing them.
     """
     with output.handle_errors(json_):
@@ -36,6 +37,12 @@ def plot(
         from nnctl.app.runs import RunStore
 
         curves = read_curves(RunStore(runs_dir), run)
+        if gradients:
+            from nnctl.app.curves import gradient_findings
+
+            for c in curves:
+                for finding in gradient_findings(c):
+                    output.warn(f"run {c.run_id}: {finding.message}")
         if out is not None:
             from nnctl.app import figures
 

@@ -49,6 +49,8 @@ def test_gradient_chart_shows_the_vanishing_layers_below(vanishing_runs: dict[st
     assert out.exit_code == 0, out.output
     lines = out.stdout.splitlines()
     assert "(log scale)" in lines[0]
+    warnings = [line for line in out.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "vanishing gradients" in warnings[0] and run.run_id in warnings[0]
     rows = [line.split("│", 1)[1] for line in lines if "│" in line]
     lowest = max(i for i, r in enumerate(rows) if "1" in r)
     highest = min(i for i, r in enumerate(rows) if "9" in r)
@@ -62,6 +64,9 @@ def test_two_runs_side_by_side(vanishing_runs: dict[str, TrainedRun]) -> None:
     runs = list(vanishing_runs.values())
     out = nnctl("plot", runs[0].run_id, runs[1].run_id, "--runs-dir", runs[0].runs_dir)
     assert out.exit_code == 0, out.output
+    assert out.stderr == ""  # learning curves: no gradient diagnosis
+    relu = vanishing_runs["vanishing_relu"]
+    assert nnctl("plot", relu.run_id, "--gradients", "--runs-dir", relu.runs_dir).stderr == ""
     assert all(f"{r.run_id} training" in out.stdout for r in runs)
 
 
