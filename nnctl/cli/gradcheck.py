@@ -59,7 +59,8 @@ def _render(result) -> None:
 
         table = Table(title=head, title_justify="left")
         for c in (*cols, ""):
-            table.add_column(c, justify="left" if c in ("layer", "shape", "activation", "") else "right")
+            table.add_column(c, justify="left" if c in ("layer", "shape", "activation", "") else "right",
+                             overflow="fold")
         for r in rows:
             table.add_row(*r[:-1], f"[green]{r[-1]}[/green]" if r[-1] == "ok" else f"[bold red]{r[-1]}[/bold red]")
         output.stdout_console().print(table)

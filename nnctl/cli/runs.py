@@ -51,14 +51,8 @@ def runs(
             output.log("no runs")
             return
         if output.use_rich(sys.stdout):
-            from rich.table import Table
-
-            table = Table()
-            for c in _COLUMNS:
-                table.add_column(c, justify="right" if c in ("best_epoch", "duration") else "left")
-            for r in rows:
-                table.add_row(*(r[c] for c in _COLUMNS))
-            output.stdout_console().print(table)
+            console = output.stdout_console()
+            console.print(_rich_table(infos, console.width))
         else:
             for r in rows:
                 print(" ".join(f"{c}={r[c]}" for c in _COLUMNS))
@@ -73,6 +67,36 @@ def _row(info) -> dict[str, str]:
         "test": test, "duration": f"{info.seconds:.1f}s" if isinstance(info.seconds, (int, float)) else "-",
         "created": info.created or "-",
     }
+
+
+def _rich_table(infos, width: int):
+    """A compact table: the name is part of the id; the metric names go into the headers
+    when every run shares them; on a terminal narrower than 120 columns the stop reason,
+    duration and creation time are left out (``runs show`` has them)."""
+    from rich import box
+    from rich.table import Table
+
+    best_names = {next(iter(i.best_metric), None) for i in infos} - {None}
+    test_names = {_headline(i.test).split("=")[0] for i in infos} - {"-"}
+    best_head = f"best {best_names.pop()}" if len(best_names) == 1 else "best"
+    test_head = f"test {test_names.pop()}" if len(test_names) == 1 else "test"
+    heads = ["run", "status", "stop", "best epoch", best_head, test_head, "time", "created"]
+    rows = []
+    for i in infos:
+        row = _row(i)
+        best = ", ".join(output.fmt(v) if best_head != "best" else f"{k}={output.fmt(v)}"
+                         for k, v in i.best_metric.items()) or "-"
+        test = _headline(i.test)
+        created = (i.created or "-")[:16].replace("T", " ")
+        rows.append([i.run_id, i.status, i.stop_reason or "-", row["best_epoch"], best,
+                     test.split("=")[-1] if test_head != "test" else test, row["duration"], created])
+    keep = [j for j, h in enumerate(heads) if width >= 120 or h not in ("stop", "time", "created")]
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for j in keep:
+        table.add_column(heads[j], no_wrap=j == 0, justify="left" if j < 3 or j == 7 else "right")
+    for r in rows:
+        table.add_row(*(r[j] for j in keep))
+    return table
 
 
 def _headline(metrics: dict[str, Any]) -> str:
@@ -139,9 +163,9 @@ def compare(
             console = output.stdout_console()
             for title, body in (("metrics", rows), ("spec differences", diff_rows)):
                 table = Table(title=title, title_justify="left")
-                table.add_column("")
+                table.add_column("", overflow="fold")
                 for i in ids:
-                    table.add_column(i, justify="right")
+                    table.add_column(i, justify="right", overflow="fold")
                 for key, values in body:
                     table.add_row(key, *values)
                 console.print(table)
