@@ -117,27 +117,34 @@ def predict_file(store: RunStore, ref: str, data: Path, out: Path | None, keep: 
     rows = 0
     if out is not None:
         with AtomicTextWriter(out) as fh:
-            rows = _write_predictions(model, data, keep, chunk_rows, fh)
+            rows, unseen = _write_predictions(model, data, keep, chunk_rows, fh)
     else:
-        rows = _write_predictions(model, data, keep, chunk_rows, stream)
-    return PredictResult(model.run_id, str(data), str(out) if out is not None else None, rows, columns)
+        rows, unseen = _write_predictions(model, data, keep, chunk_rows, stream)
+    warnings = [f"{data}: column '{c}' has {n} row(s) with categories not seen in training; encoded as all zeros"
+                for c, n in unseen.items()]
+    return PredictResult(model.run_id, str(data), str(out) if out is not None else None, rows, columns, warnings)
 
 
-def _write_predictions(model: LoadedRun, data: Path, keep: Sequence[str], chunk_rows: int, fh) -> int:
+def _write_predictions(model: LoadedRun, data: Path, keep: Sequence[str], chunk_rows: int,
+                       fh) -> tuple[int, dict[str, int]]:
+    """Rows written, and per categorical column the count of rows with an unseen category."""
     chunks = read_chunks(data, model, keep, chunk_rows)
     writer = csv.writer(fh, lineterminator="\n")
     writer.writerow(output_columns(model, keep))
-    rows = 0
+    rows, unseen = 0, {}
     for kept, raw in chunks:
-        preds = _predictions(model, raw)
+        preds = _predictions(model, raw, unseen)
         kept_rows = list(zip(*kept)) if kept else [()] * len(preds)
         writer.writerows([*k, *p] for k, p in zip(kept_rows, preds))
         rows += len(preds)
-    return rows
+    return rows, unseen
 
 
-def _predictions(model: LoadedRun, raw: Mapping[str, np.ndarray]) -> list[list[str]]:
-    a = model.net.predict(model.prep.transform(raw, dtype=model.net.dtype))
+def _predictions(model: LoadedRun, raw: Mapping[str, np.ndarray], unseen: dict[str, int]) -> list[list[str]]:
+    z, new = model.prep.encode(raw)
+    for column, values in new.items():
+        unseen[column] = unseen.get(column, 0) + len(values)
+    a = model.net.predict(np.ascontiguousarray(z, dtype=model.net.dtype))
     if model.task == "classification":
         p = probabilities(a)
         labels = model.prep.inverse_target(p)

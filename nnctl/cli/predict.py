@@ -44,6 +44,8 @@ def predict(
         except BrokenPipeError:  # the reader went away (| head): not an error
             sys.stdout = open(os.devnull, "w")
             raise typer.Exit(0) from None
+        for w in result.warnings:
+            output.warn(w)
         if json_:
             output.print_json(result.to_dict())
         elif out is not None:

@@ -137,3 +137,25 @@ def test_python_api_regression(diabetes_run: TrainedRun) -> None:
     assert values.shape == (5,) and np.all(np.isfinite(values))
     with pytest.raises(UsageError):
         model.predict_proba(np.array([r[:-1] for r in raw[:5]], dtype=float))
+
+
+def test_categorical_columns_and_unseen_categories(tmp_path: Path) -> None:
+    rows = ["id,color,x,y"] + [f"r{i},{'red' if i % 2 else 'blue'},{i / 40:.3f},{int(i >= 20)}" for i in range(40)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    spec = tmp_path / "cat.yaml"
+    spec.write_text("data: {source: train.csv, target: y, categorical: [color, id]}\n"
+                    "model: {layers: [{units: 4}]}\ntraining: {epochs: 3}\n")
+    runs = tmp_path / "runs"
+    assert run_nnctl("train", spec, "--runs-dir", runs, "--quiet").exit_code == 0
+    (tmp_path / "new.csv").write_text("id,color,x\nr1,green,0.9\nr2,red,0.1\nr3,green,0.5\n")
+    out = tmp_path / "preds.csv"
+    res = run_nnctl("predict", "latest", "--runs-dir", runs, "--data", tmp_path / "new.csv", "--out", out,
+                    "--keep", "id", "--json")
+    assert res.exit_code == 0, res.output
+    assert res.json()["rows"] == 3
+    assert [w for w in res.json()["warnings"] if "'color' has 2 row(s)" in w]
+    model = nnctl.load_run(runs / res.json()["run_id"])
+    _, written = read_csv(out)
+    expected = model.predict({"id": ["r1", "r2", "r3"], "color": ["green", "red", "green"], "x": [0.9, 0.1, 0.5]})
+    assert [r[0] for r in written] == ["r1", "r2", "r3"]  # the id is a feature here and is kept too
+    np.testing.assert_array_equal([r[1] for r in written], expected)
