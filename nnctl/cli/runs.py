@@ -124,10 +124,12 @@ def show(run: RunArg, runs_dir: RunsDirOpt = None, json_: JsonOpt = False) -> No
               f"epochs={output.fmt(info['epochs'])}, best_epoch={output.fmt(info['best_epoch'])}")
         if info["problem"]:
             print(f"problem: {info['problem']}")
+        diagnosis = [d.get("message", str(d)) if isinstance(d, dict) else str(d) for d in summary.get("diagnosis") or []]
         for w in summary.get("warnings") or []:
-            print(f"warning: {w}")
-        for d in summary.get("diagnosis") or []:
-            print(f"diagnosis: {d.get('message', d)}")
+            if w not in diagnosis:
+                print(f"warning: {w}")
+        for message in diagnosis:
+            print(f"diagnosis: {message}")
         metrics = shown["metrics"]
         if metrics:
             if output.use_rich(sys.stdout):

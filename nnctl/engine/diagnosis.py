@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -32,6 +32,9 @@ SATURATED_FRACTION = 0.5
 """Warn when at least this fraction of a layer's activations (rows × units) is saturated."""
 DEAD_FRACTION = 0.5
 """Warn when at least this fraction of a ReLU layer's units is 0 on every validation row."""
+
+STATS_CHUNK = 4096
+"""Validation rows per block when gathering activation statistics."""
 
 GRADIENT_REMEDIES = ("ReLU-family activations (relu, leaky_relu), He or Xavier initialization "
                      "(model.init.scheme), normalized inputs (data.normalize), fewer layers")
@@ -70,19 +73,44 @@ def dead_fraction(a: Array) -> float:
     return float(np.count_nonzero(a.max(axis=0) <= 0.0)) / a.shape[1]
 
 
-def hidden_activations(model, x: Array, chunk: int = 4096) -> list[Array]:
-    """Each hidden layer's outputs h_l = f_l(h_{l−1} W_l + b_l) on rows x (no dropout)."""
+def hidden_activations(model, x: Array) -> Iterator[list[Array]]:
+    """For each block of rows of x, every hidden layer's outputs h_l = f_l(h_{l−1} W_l + b_l)
+    (no dropout)."""
     x = np.asarray(x, dtype=model.dtype)
-    parts: list[list[Array]] = [[] for _ in model.activations[:-1]]
-    for start in range(0, len(x), chunk):
-        h = x[start : start + chunk]
-        for l, (w, b, act) in enumerate(zip(model.weights[:-1], model.biases[:-1], model.activations[:-1])):
+    for start in range(0, len(x), STATS_CHUNK):
+        h, out = x[start : start + STATS_CHUNK], []
+        for w, b, act in zip(model.weights[:-1], model.biases[:-1], model.activations[:-1]):
             h = h @ w
             h += b
             act.forward(h, out=h)
-            parts[l].append(h)
-    return [np.concatenate(p) if p else np.empty((0, w.shape[1]), model.dtype)
-            for p, w in zip(parts, model.weights[:-1])]
+            out.append(h)
+        yield out
+
+
+def activation_stats(model, x: Array) -> list[tuple[str, float]]:
+    """Per hidden layer: ('saturated', fraction) for sigmoid/tanh, ('dead', fraction) for
+    relu, ('', 0.0) otherwise; gathered a block of rows at a time."""
+    kinds = [act.name for act in model.activations[:-1]]
+    saturated = [0] * len(kinds)
+    unit_max = [np.full(w.shape[1], -np.inf) for w in model.weights[:-1]]
+    rows = 0
+    for hidden in hidden_activations(model, x):
+        rows += len(hidden[0]) if hidden else 0
+        for l, (a, kind) in enumerate(zip(hidden, kinds)):
+            if kind in ("sigmoid", "tanh"):
+                saturated[l] += round(saturated_fraction(a, kind) * a.size)
+            elif kind == "relu":
+                np.maximum(unit_max[l], a.max(axis=0), out=unit_max[l])
+    out = []
+    for l, kind in enumerate(kinds):
+        n_units = len(unit_max[l])
+        if kind in ("sigmoid", "tanh"):
+            out.append(("saturated", saturated[l] / max(rows * n_units, 1)))
+        elif kind == "relu":
+            out.append(("dead", float(np.count_nonzero(unit_max[l] <= 0.0)) / n_units if rows else 0.0))
+        else:
+            out.append(("", 0.0))
+    return out
 
 
 class Diagnosis(Callback):
@@ -146,13 +174,11 @@ class Diagnosis(Callback):
     def _activations(self, model, epoch: int) -> None:
         self.last_checked = epoch
         with np.errstate(all="ignore"):
-            hidden = hidden_activations(model, self.x_val)
-        saturated, dead = [], []
-        for l, (a, act) in enumerate(zip(hidden, model.activations[:-1]), start=1):
-            if act.name in ("sigmoid", "tanh") and (frac := saturated_fraction(a, act.name)) >= SATURATED_FRACTION:
-                saturated.append((l, frac, act.name))
-            elif act.name == "relu" and (frac := dead_fraction(a)) >= DEAD_FRACTION:
-                dead.append((l, frac, act.name))
+            stats = activation_stats(model, self.x_val)
+        names = [act.name for act in model.activations[:-1]]
+        saturated = [(l, f, names[l - 1]) for l, (k, f) in enumerate(stats, start=1)
+                     if k == "saturated" and f >= SATURATED_FRACTION]
+        dead = [(l, f, names[l - 1]) for l, (k, f) in enumerate(stats, start=1) if k == "dead" and f >= DEAD_FRACTION]
         if saturated:
             self._report(Finding(
                 "saturated_units", epoch, tuple(l for l, _, _ in saturated), max(f for _, f, _ in saturated),

@@ -128,3 +128,11 @@ def test_rm_refuses_paths_outside_the_runs_dir(mixed_runs: Path, tmp_path: Path)
         out = nnctl("runs", "rm", ref, "--runs-dir", mixed_runs, "--yes")
         assert out.exit_code == 2
     assert outside.exists()
+
+
+def test_show_prints_the_recorded_diagnosis_once(vanishing_runs) -> None:
+    run = vanishing_runs["vanishing_sigmoid"]
+    out = nnctl("runs", "show", run.run_id, "--runs-dir", run.runs_dir)
+    assert out.exit_code == 0, out.output
+    lines = [line for line in out.stdout.splitlines() if "vanishing gradients" in line]
+    assert len(lines) == 1 and lines[0].startswith("diagnosis: vanishing gradients")

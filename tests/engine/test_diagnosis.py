@@ -7,7 +7,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from nnctl.engine.diagnosis import Diagnosis, dead_fraction, hidden_activations, saturated_fraction
+from nnctl.engine import diagnosis
+from nnctl.engine.diagnosis import (
+    Diagnosis,
+    activation_stats,
+    dead_fraction,
+    hidden_activations,
+    saturated_fraction,
+)
 from nnctl.engine.network import MLP
 
 
@@ -75,9 +82,22 @@ def test_hidden_activations_match_a_hand_written_forward_pass():
     x = np.random.default_rng(1).normal(size=(5, 3))
     h1 = np.tanh(x @ net.weights[0] + net.biases[0])
     h2 = np.maximum(h1 @ net.weights[1] + net.biases[1], 0)
-    got = hidden_activations(net, x)
+    (got,) = list(hidden_activations(net, x))
     np.testing.assert_allclose(got[0], h1)
     np.testing.assert_allclose(got[1], h2)
+
+
+def test_activation_stats_over_blocks_equal_the_whole(monkeypatch):
+    net = MLP([3, 6, 5, 2], ["sigmoid", "relu"], "softmax", dtype=np.float64)
+    net.initialize(np.random.default_rng(0), "normal", 3.0)
+    x = np.random.default_rng(1).normal(size=(50, 3))
+    whole = activation_stats(net, x)
+    h1 = 1 / (1 + np.exp(-(x @ net.weights[0] + net.biases[0])))
+    h2 = np.maximum(h1 @ net.weights[1] + net.biases[1], 0)
+    assert whole[0] == ("saturated", pytest.approx(saturated_fraction(h1, "sigmoid")))
+    assert whole[1] == ("dead", pytest.approx(dead_fraction(h2)))
+    monkeypatch.setattr(diagnosis, "STATS_CHUNK", 7)
+    assert activation_stats(net, x) == whole
 
 
 def activation_findings(hidden, scale, bias):
