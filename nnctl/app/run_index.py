@@ -159,11 +159,16 @@ def read_summary(run: RunDir) -> dict[str, Any]:
 
 
 def show_run(store: RunStore, ref: str) -> dict[str, Any]:
-    """One run: its RunInfo, resolved spec, summary and final metrics."""
+    """One run: its RunInfo, resolved spec (as a dict and as the file's text), summary and
+    final metrics."""
     run = store.resolve(ref)
     info = run_info(run)
     summary = read_summary(run)
-    return {"run": info.to_dict(), "spec": read_spec(run), "summary": summary,
+    try:
+        spec_text = run.file("spec.yaml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        spec_text = ""
+    return {"run": info.to_dict(), "spec": read_spec(run), "spec_yaml": spec_text, "summary": summary,
             "metrics": summary.get("metrics") or {}}
 
 

@@ -110,8 +110,6 @@ def _headline(metrics: dict[str, Any]) -> str:
 def show(run: RunArg, runs_dir: RunsDirOpt = None, json_: JsonOpt = False) -> None:
     """A run's resolved spec, summary and final metrics."""
     with output.handle_errors(json_):
-        import yaml
-
         from nnctl.app.run_index import show_run
         from nnctl.app.runs import RunStore
 
@@ -138,7 +136,7 @@ def show(run: RunArg, runs_dir: RunsDirOpt = None, json_: JsonOpt = False) -> No
                 for line in output.metrics_lines(metrics):
                     print(line)
         print("spec:")
-        print(yaml.safe_dump(shown["spec"], sort_keys=False).rstrip() if shown["spec"] else "  (missing)")
+        print(shown["spec_yaml"].rstrip() or "  (missing)")
 
 
 @app.command()
