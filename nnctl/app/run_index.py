@@ -59,6 +59,13 @@ class RunInfo:
         return getattr(self, key)
 
 
+def status_of(summary: dict[str, Any]) -> str:
+    """The status a run's summary.json records (``broken`` when it records none); where a
+    run left ``running`` by a process that no longer exists is to read as ``interrupted``,
+    that inference belongs here."""
+    return str(summary.get("status") or "broken")
+
+
 def run_info(run: RunDir) -> RunInfo:
     """Read one run's summary.json into a RunInfo; missing or unreadable means ``broken``."""
     try:
@@ -69,11 +76,12 @@ def run_info(run: RunDir) -> RunInfo:
         return RunInfo(run.id, None, "broken", problem="summary.json missing")
     except (OSError, ValueError) as exc:
         return RunInfo(run.id, None, "broken", problem=f"summary.json unreadable ({type(exc).__name__})")
+    status = status_of(summary)
     metrics = summary.get("metrics") if isinstance(summary.get("metrics"), dict) else {}
     seconds = summary.get("seconds")
     best = summary.get("best_metric")
     return RunInfo(
-        run_id=run.id, name=summary.get("name"), status=str(summary.get("status") or "broken"),
+        run_id=run.id, name=summary.get("name"), status=status,
         stop_reason=summary.get("stop_reason"), epochs=summary.get("epochs"), best_epoch=summary.get("best_epoch"),
         best_metric=best if isinstance(best, dict) else {},
         validation=metrics.get("validation") or {}, test=metrics.get("test") or {},

@@ -209,9 +209,10 @@ def _created_ns(run: RunDir) -> int:
 
 
 def _status(run: RunDir) -> str | None:
-    from nnctl.app.run_index import run_info  # the one place a run's status is read
-
-    return run_info(run).status
+    try:
+        return json.loads(run.file("summary.json").read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError):
+        return None
 
 
 def _fmt(value: Any) -> str:

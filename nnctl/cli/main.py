@@ -16,10 +16,7 @@ app = typer.Typer(
     name="nnctl",
     help="Train multilayer perceptrons from YAML experiment specs.\n\n"
     "  nnctl train configs/iris.yaml      train, write runs/<run-id>/\n\n"
-    "  nnctl evaluate latest              metrics of a saved run on its test split\n\n"
-    "  nnctl runs                         list runs; runs show / compare / rm\n\n"
-    "  nnctl plot latest --gradients      learning curves or per-layer gradient norms\n\n"
-    "  nnctl predict latest --data F.csv  predictions for new rows",
+    "  nnctl evaluate latest              metrics of a saved run on its test split",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
