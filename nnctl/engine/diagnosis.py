@@ -8,6 +8,7 @@ as a ``Finding``, through ``on_finding`` when it is first seen, and kept in ``fi
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterator
@@ -129,6 +130,25 @@ class Diagnosis(Callback):
         self.streak = {"vanishing_gradients": 0, "exploding_gradients": 0}
         self.needed = max(1, min(self.patience, state.epochs))
         self.last_checked = 0
+
+    def state_dict(self) -> dict[str, Array]:
+        """What a resumed run carries over: the streaks, the last epoch whose activations
+        were looked at, and the findings already reported (so none is reported twice)."""
+        return {
+            "streak": np.array([self.streak["vanishing_gradients"], self.streak["exploding_gradients"]], np.int64),
+            "last_checked": np.int64(self.last_checked),
+            "findings": np.array(json.dumps([f.to_dict() for f in self.findings])),
+        }
+
+    def load_state_dict(self, state: dict[str, Array]) -> None:
+        vanishing, exploding = (int(v) for v in state["streak"])
+        self.streak = {"vanishing_gradients": vanishing, "exploding_gradients": exploding}
+        self.last_checked = int(state["last_checked"])
+        self.findings = [
+            Finding(d["kind"], d["epoch"], tuple(d["layers"]), math.nan if d["value"] is None else d["value"],
+                    d["message"])
+            for d in json.loads(str(state["findings"]))
+        ]
 
     def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
         norms = [logs[k] for k in sorted((k for k in logs if k.startswith("grad_norm.layer")),

@@ -127,3 +127,30 @@ def test_dead_relus_are_reported():
 
 def test_healthy_activations_give_no_finding():
     assert activation_findings(["sigmoid", "relu"], scale=0.5, bias=0.1) == []
+
+
+def test_state_round_trip_keeps_streaks_and_reports_nothing_twice():
+    found = []
+    first = Diagnosis(on_finding=found.append, patience=3)
+    state = SimpleNamespace(model=None, epochs=10, epoch=0)
+    first.on_train_begin(state)
+
+    def epoch(diag, e, norms):
+        state.epoch = e
+        diag.on_epoch_end(state, {"epoch": float(e), **{f"grad_norm.layer{i}": v for i, v in enumerate(norms, 1)}})
+
+    epoch(first, 1, [1e-6, 1.0])
+    epoch(first, 2, [1e-6, 1.0])
+    saved = {k: np.array(v) for k, v in first.state_dict().items()}
+    second = Diagnosis(on_finding=found.append, patience=3)
+    second.on_train_begin(state)
+    second.load_state_dict(saved)
+    epoch(second, 3, [1e-6, 1.0])  # the third epoch in a row, counting the two before the save
+    assert [f.epoch for f in found] == [3]
+    again = Diagnosis(on_finding=found.append, patience=3)
+    again.on_train_begin(state)
+    again.load_state_dict({k: np.array(v) for k, v in second.state_dict().items()})
+    assert again.findings == second.findings
+    for e in range(4, 10):
+        epoch(again, e, [1e-6, 1.0])
+    assert len(found) == 1
