@@ -32,8 +32,8 @@ from nnctl.app.model import (
 from nnctl.app.runs import RunDir, RunStore, iter_columns
 from nnctl.app.spec import dump_spec_yaml, lint, resolve
 from nnctl.engine.callbacks import BestWeights, Callback, GradientNorms, TrainingState
-from nnctl.engine.diagnosis import Diagnosis, Finding
 from nnctl.engine.trainer import FitConfig, fit
+from nnctl.engine.diagnosis import Diagnosis, Finding
 
 
 @dataclass(frozen=True)
@@ -50,16 +50,16 @@ class RunResult:
     seed: int
     task: str
     metrics: dict[str, dict[str, Any]]
+    diagnosis: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    diagnosis: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id, "run_dir": self.run_dir, "name": self.name, "status": self.status,
             "stop_reason": self.stop_reason, "epochs": self.epochs, "best_epoch": self.best_epoch,
-            "seed": self.seed, "task": self.task, "metrics": _json_metrics(self.metrics),
-            "warnings": self.warnings, "diagnosis": self.diagnosis, "seconds": round(self.seconds, 3),
+            "seed": self.seed, "task": self.task, "metrics": _json_metrics(self.metrics), "diagnosis": self.diagnosis,
+            "warnings": self.warnings, "seconds": round(self.seconds, 3),
         }
 
 
