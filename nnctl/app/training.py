@@ -33,7 +33,7 @@ from nnctl.app.runs import RunDir, RunStore, iter_columns
 from nnctl.app.spec import dump_spec_yaml, lint, resolve
 from nnctl.engine.callbacks import BestWeights, Callback, GradientNorms, TrainingState
 from nnctl.engine.trainer import FitConfig, fit
-from nnctl.engine.diagnosis import Diagnosis, Finding
+from nnctl.engine.diagnosis import Diagnosis
 
 
 @dataclass(frozen=True)
@@ -162,14 +162,8 @@ def train_from_spec(
         clip_norm=spec.training.clip_norm,
     )
     best = BestWeights(best_metric(spec, has_val), restore=False)
-    warnings = list(p.warnings)
-
-    def found(finding: Finding) -> None:
-        warnings.append(finding.message)
-        if on_warning:
-            on_warning(finding.message)
-
-    diagnosis = Diagnosis(splits.X_val if has_val else None, every=max(1, spec.training.epochs // 10), on_finding=found)
+    diagnosis = Diagnosis(splits.X_val if has_val else None, every=max(1, spec.training.epochs // 10),
+                          on_finding=(lambda f: on_warning(f.message)) if on_warning else None)
 
     run = store.create(spec.name)
     run.write_text("spec.yaml", dump_spec_yaml(spec))
@@ -201,13 +195,14 @@ def train_from_spec(
         **base, "status": status, "stop_reason": result.stop_reason, "epochs": result.epochs,
         "best_epoch": best.best_epoch, "best_metric": {best.metric: _num(best.best)},
         "metrics": _json_metrics(metrics), "seconds": {"total": time.time() - started, "training": fit_seconds},
-        "warnings": warnings, "diagnosis": [f.to_dict() for f in diagnosis.findings],
+        "warnings": [*p.warnings, *(f.message for f in diagnosis.findings)],
+        "diagnosis": [f.to_dict() for f in diagnosis.findings],
     }
     run.write_json("summary.json", summary)
     return RunResult(
         run_id=run.id, run_dir=str(run.path), name=spec.name, status=status, stop_reason=result.stop_reason,
         epochs=result.epochs, best_epoch=best.best_epoch, seed=seed, task=prep.task, metrics=metrics,
-        warnings=warnings, seconds=time.time() - started, diagnosis=[f.to_dict() for f in diagnosis.findings],
+        warnings=summary["warnings"], seconds=time.time() - started, diagnosis=summary["diagnosis"],
     )
 
 
