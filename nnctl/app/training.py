@@ -32,8 +32,8 @@ from nnctl.app.model import (
 from nnctl.app.runs import RunDir, RunStore, iter_columns
 from nnctl.app.spec import dump_spec_yaml, lint, resolve
 from nnctl.engine.callbacks import BestWeights, Callback, GradientNorms, TrainingState
-from nnctl.engine.trainer import FitConfig, fit
 from nnctl.engine.diagnosis import Diagnosis
+from nnctl.engine.trainer import FitConfig, fit
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from nnctl.app.errors import UsageError
 from nnctl.app.evaluation import load_model
 from nnctl.app.model import seed_sequences
 from nnctl.app.runs import RunStore
-from tests.cli._helpers import REPO, TrainedRun, nnctl as run_nnctl
+from tests.cli._helpers import REPO, TrainedRun
+from tests.cli._helpers import nnctl as run_nnctl
 
 
 def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
