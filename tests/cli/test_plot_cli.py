@@ -113,3 +113,13 @@ def test_bad_out(iris_run: TrainedRun, args, needle) -> None:
 def test_unknown_run(iris_run: TrainedRun) -> None:
     out = nnctl("plot", "nosuch", "--runs-dir", iris_run.runs_dir)
     assert out.exit_code == 2 and len(out.error_lines()) == 1
+
+
+def test_help_imports_neither_matplotlib_nor_the_engine() -> None:
+    """`nnctl --help` stays fast: the plotting and numeric modules load only in the commands."""
+    import subprocess
+
+    code = ("import sys; from nnctl.cli.main import app; "
+            "print(sorted(m for m in ('matplotlib', 'numpy', 'yaml', 'nnctl.app') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
