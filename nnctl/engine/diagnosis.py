@@ -25,7 +25,8 @@ EXPLODING_RATIO = 1e3
 """Exploding: ‖∂L/∂W₁‖ / ‖∂L/∂W_L‖ above this, or any layer's norm above EXPLODING_NORM."""
 EXPLODING_NORM = 1e3
 PATIENCE = 5
-"""Epochs in a row a gradient condition must hold (fewer when training is shorter)."""
+"""Epochs in a row a gradient condition must hold (fewer when training is shorter; a
+non-finite norm is reported at once, since training stops there)."""
 SATURATION_LEVEL = 0.99
 """A sigmoid/tanh unit's activation is saturated beyond ±0.99 of its half-range from the
 centre: |a − ½| > 0.99·½ for sigmoid, |a| > 0.99 for tanh."""
@@ -175,17 +176,20 @@ class Diagnosis(Callback):
                      or ratio > EXPLODING_RATIO)
         for kind, flag in (("vanishing_gradients", vanishing), ("exploding_gradients", exploding)):
             self.streak[kind] = self.streak[kind] + 1 if flag else 0
+        if not all(math.isfinite(v) for v in norms):  # training stops here: say so at once
+            self.streak["exploding_gradients"] = max(self.streak["exploding_gradients"], self.needed)
         if self.streak["vanishing_gradients"] == self.needed:
             self._report(Finding(
                 "vanishing_gradients", epoch, (1, n), ratio,
                 f"vanishing gradients: the first hidden layer's gradient norm (layer1, {first:.3g}) stayed below "
                 f"1/1000 of the last layer's (layer{n}, {last:.3g}), ratio {ratio:.2g}, for {self.needed} epochs "
                 f"up to epoch {epoch}; remedies: {GRADIENT_REMEDIES}"))
-        if self.streak["exploding_gradients"] == self.needed:
+        if self.streak["exploding_gradients"] >= self.needed:
+            held = "" if not math.isfinite(norms[biggest]) else f" for {self.needed} epochs"
             self._report(Finding(
                 "exploding_gradients", epoch, (1, biggest + 1, n), norms[biggest],
                 f"exploding gradients: layer{biggest + 1}'s gradient norm is {norms[biggest]:.3g} "
-                f"(layer1 {first:.3g}, layer{n} {last:.3g}) for {self.needed} epochs up to epoch {epoch}; "
+                f"(layer1 {first:.3g}, layer{n} {last:.3g}){held} up to epoch {epoch}; "
                 "remedies: training.clip_norm, a smaller optimizer.lr, He or Xavier initialization "
                 "(model.init.scheme), normalized inputs (data.normalize), fewer layers"))
 

@@ -46,3 +46,16 @@ def test_clip_norm_in_a_spec(tmp_path) -> None:
     assert all(float(r[c]) <= 0.5 * (1 + 1e-5) for r in rows for c in header if c.startswith("grad_norm"))
     bad = nnctl("train", CONFIGS / "iris.yaml", "--set", "training.clip_norm=-1", "--runs-dir", tmp_path)
     assert bad.exit_code == 2 and "training.clip_norm" in bad.error_lines()[0]
+
+
+def test_a_diverging_run_warns_of_exploding_gradients_and_clip_norm_tames_it(tmp_path) -> None:
+    args = ("train", CONFIGS / "diabetes.yaml", "--set", "optimizer={name: sgd, lr: 5}", "--set",
+            "data.scale_target=false", "--set", "training.epochs=20", "--runs-dir", tmp_path, "--json")
+    wild = nnctl(*args)
+    assert wild.exit_code == 1 and wild.json()["status"] == "diverged"
+    assert [d["kind"] for d in wild.json()["diagnosis"]][:1] == ["exploding_gradients"]
+    assert "warning: exploding gradients" in wild.stderr and "training.clip_norm" in wild.stderr
+    clipped = nnctl(*args, "--set", "training.clip_norm=1")
+    assert clipped.exit_code == 0, clipped.output
+    assert clipped.json()["status"] == "completed"
+    assert "exploding_gradients" not in [d["kind"] for d in clipped.json()["diagnosis"]]

@@ -154,3 +154,8 @@ def test_state_round_trip_keeps_streaks_and_reports_nothing_twice():
     for e in range(4, 10):
         epoch(again, e, [1e-6, 1.0])
     assert len(found) == 1
+
+
+def test_a_non_finite_norm_is_reported_at_once():
+    found, _ = drive([[1.0, 1.0], [float("nan"), 2.0]], epochs=50, patience=5)
+    assert [(f.kind, f.epoch) for f in found] == [("exploding_gradients", 2)]
