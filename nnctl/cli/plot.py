@@ -87,7 +87,7 @@ def _gradient_chart(c, width: int, height: int, rich: bool) -> list[str]:
                      COLOURS[j % len(COLOURS)]) for j, key in enumerate(layers)]
     lines = line_chart(f"{c.run_id}: gradient norm per layer", series, width, height, log=True, rich=rich)
     finite = [(k, [v for v in c.series[k] if v > 0]) for k in (layers[0], layers[-1])] if layers else []
-    if len(finite) == 2 and finite[0][1] and finite[1][1]:
+    if len(layers) > 1 and finite[0][1] and finite[1][1]:
         first, last = finite[0][1][-1], finite[1][1][-1]
         lines.append(f"last epoch: {layers[0].split('.')[1]} / {layers[-1].split('.')[1]} = {first / last:.2g}")
     return lines
