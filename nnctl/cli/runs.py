@@ -64,15 +64,15 @@ def _row(info) -> dict[str, str]:
     return {
         "run_id": info.run_id, "name": info.name or "-", "status": info.status,
         "stop_reason": info.stop_reason or "-", "best_epoch": output.fmt(info.best_epoch), "best": best,
-        "test": test, "duration": f"{info.seconds:.1f}s" if isinstance(info.seconds, (int, float)) else "-",
+        "test": test, "duration": f"{info.seconds:.3g}s" if isinstance(info.seconds, (int, float)) else "-",
         "created": info.created or "-",
     }
 
 
 def _rich_table(infos, width: int):
     """A compact table: the name is part of the id; the metric names go into the headers
-    when every run shares them; on a terminal narrower than 120 columns the stop reason,
-    duration and creation time are left out (``runs show`` has them)."""
+    when every run shares them; on a terminal narrower than 140 columns the name, stop
+    reason, duration and creation time are left out (``runs show`` has them)."""
     from rich import box
     from rich.table import Table
 
@@ -80,7 +80,7 @@ def _rich_table(infos, width: int):
     test_names = {_headline(i.test).split("=")[0] for i in infos} - {"-"}
     best_head = f"best {best_names.pop()}" if len(best_names) == 1 else "best"
     test_head = f"test {test_names.pop()}" if len(test_names) == 1 else "test"
-    heads = ["run", "status", "stop", "best epoch", best_head, test_head, "time", "created"]
+    heads = ["run", "name", "status", "stop", "best epoch", best_head, test_head, "time", "created"]
     rows = []
     for i in infos:
         row = _row(i)
@@ -88,12 +88,12 @@ def _rich_table(infos, width: int):
                          for k, v in i.best_metric.items()) or "-"
         test = _headline(i.test)
         created = (i.created or "-")[:16].replace("T", " ")
-        rows.append([i.run_id, i.status, i.stop_reason or "-", row["best_epoch"], best,
+        rows.append([i.run_id, i.name or "-", i.status, i.stop_reason or "-", row["best_epoch"], best,
                      test.split("=")[-1] if test_head != "test" else test, row["duration"], created])
-    keep = [j for j, h in enumerate(heads) if width >= 120 or h not in ("stop", "time", "created")]
+    keep = [j for j, h in enumerate(heads) if width >= 140 or h not in ("name", "stop", "time", "created")]
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for j in keep:
-        table.add_column(heads[j], no_wrap=j == 0, justify="left" if j < 3 or j == 7 else "right")
+        table.add_column(heads[j], no_wrap=j == 0, justify="left" if j < 4 or j == 8 else "right")
     for r in rows:
         table.add_row(*(r[j] for j in keep))
     return table

@@ -160,3 +160,23 @@ def test_categorical_columns_and_unseen_categories(tmp_path: Path) -> None:
     expected = model.predict({"id": ["r1", "r2", "r3"], "color": ["green", "red", "green"], "x": [0.9, 0.1, 0.5]})
     assert [r[0] for r in written] == ["r1", "r2", "r3"]  # the id is a feature here and is kept too
     np.testing.assert_array_equal([r[1] for r in written], expected)
+
+
+def test_predict_an_npz(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    np.savez(tmp_path / "rows.npz", X=X, y=(X[:, 0] > 0).astype(int))
+    spec = tmp_path / "npz.yaml"
+    spec.write_text("data: {source: rows.npz, task: classification}\nmodel: {layers: [{units: 4}]}\n"
+                    "training: {epochs: 3}\n")
+    runs = tmp_path / "runs"
+    assert run_nnctl("train", spec, "--runs-dir", runs, "--quiet").exit_code == 0
+    res = run_nnctl("predict", "latest", "--runs-dir", runs, "--data", tmp_path / "rows.npz", "--chunk-rows", "25")
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0] == "prediction,p_0,p_1" and len(lines) == 61
+    model = nnctl.load_run(next(runs.iterdir()))
+    np.testing.assert_array_equal([line.split(",")[0] for line in lines[1:]], model.predict(X))
+    np.savez(tmp_path / "wide.npz", X=np.hstack([X, X[:, :1]]), y=np.zeros(60))
+    wide = run_nnctl("predict", "latest", "--runs-dir", runs, "--data", tmp_path / "wide.npz")
+    assert wide.exit_code == 2 and "extra column(s) 'x3'" in wide.error_lines()[0]
