@@ -25,8 +25,9 @@ EXPLODING_RATIO = 1e3
 """Exploding: ‖∂L/∂W₁‖ / ‖∂L/∂W_L‖ above this, or any layer's norm above EXPLODING_NORM."""
 EXPLODING_NORM = 1e3
 PATIENCE = 5
-"""Epochs in a row a gradient condition must hold (fewer when training is shorter; a
-non-finite norm is reported at once, since training stops there)."""
+"""Epochs in a row a gradient condition must hold (fewer when training is shorter).  An
+epoch whose loss or a gradient norm is not finite (training diverged and stops there) is
+reported as exploding gradients at once."""
 SATURATION_LEVEL = 0.99
 """A sigmoid/tanh unit's activation is saturated beyond ±0.99 of its half-range from the
 centre: |a − ½| > 0.99·½ for sigmoid, |a| > 0.99 for tanh."""
@@ -155,8 +156,9 @@ class Diagnosis(Callback):
         norms = [logs[k] for k in sorted((k for k in logs if k.startswith("grad_norm.layer")),
                                          key=lambda k: int(k[len("grad_norm.layer"):]))]
         epoch = int(logs.get("epoch", state.epoch))
+        diverged = not all(math.isfinite(v) for k, v in logs.items() if k.endswith("loss"))
         if len(norms) >= 2:
-            self._gradients(norms, epoch)
+            self._gradients(norms, epoch, diverged)
         if self.x_val is not None and epoch % self.every == 0:
             self._activations(state.model, epoch)
 
@@ -166,7 +168,7 @@ class Diagnosis(Callback):
 
     # ---- gradients -------------------------------------------------------------------
 
-    def _gradients(self, norms: list[float], epoch: int) -> None:
+    def _gradients(self, norms: list[float], epoch: int, diverged: bool = False) -> None:
         first, last = norms[0], norms[-1]
         n = len(norms)
         ratio = first / last if last > 0 else (math.inf if first > 0 else 1.0)
@@ -176,7 +178,8 @@ class Diagnosis(Callback):
                      or ratio > EXPLODING_RATIO)
         for kind, flag in (("vanishing_gradients", vanishing), ("exploding_gradients", exploding)):
             self.streak[kind] = self.streak[kind] + 1 if flag else 0
-        if not all(math.isfinite(v) for v in norms):  # training stops here: say so at once
+        at_once = diverged or not all(math.isfinite(v) for v in norms)  # training stops here
+        if at_once:
             self.streak["exploding_gradients"] = max(self.streak["exploding_gradients"], self.needed)
         if self.streak["vanishing_gradients"] == self.needed:
             self._report(Finding(
@@ -185,11 +188,11 @@ class Diagnosis(Callback):
                 f"1/1000 of the last layer's (layer{n}, {last:.3g}), ratio {ratio:.2g}, for {self.needed} epochs "
                 f"up to epoch {epoch}; remedies: {GRADIENT_REMEDIES}"))
         if self.streak["exploding_gradients"] >= self.needed:
-            held = "" if not math.isfinite(norms[biggest]) else f" for {self.needed} epochs"
+            held = " and the loss became NaN or inf" if at_once else f" for {self.needed} epochs"
             self._report(Finding(
                 "exploding_gradients", epoch, (1, biggest + 1, n), norms[biggest],
                 f"exploding gradients: layer{biggest + 1}'s gradient norm is {norms[biggest]:.3g} "
-                f"(layer1 {first:.3g}, layer{n} {last:.3g}){held} up to epoch {epoch}; "
+                f"(layer1 {first:.3g}, layer{n} {last:.3g}){held} at epoch {epoch}; "
                 "remedies: training.clip_norm, a smaller optimizer.lr, He or Xavier initialization "
                 "(model.init.scheme), normalized inputs (data.normalize), fewer layers"))
 

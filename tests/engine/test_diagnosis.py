@@ -159,3 +159,14 @@ def test_state_round_trip_keeps_streaks_and_reports_nothing_twice():
 def test_a_non_finite_norm_is_reported_at_once():
     found, _ = drive([[1.0, 1.0], [float("nan"), 2.0]], epochs=50, patience=5)
     assert [(f.kind, f.epoch) for f in found] == [("exploding_gradients", 2)]
+
+
+def test_a_diverged_epoch_is_reported_as_exploding_at_once():
+    found = []
+    diag = Diagnosis(on_finding=found.append, patience=5)
+    state = SimpleNamespace(model=None, epochs=50, epoch=1)
+    diag.on_train_begin(state)
+    diag.on_epoch_end(state, {"epoch": 1.0, "train_loss": float("inf"), "grad_norm.layer1": 40.0,
+                              "grad_norm.layer2": 90.0})
+    assert [(f.kind, f.layers) for f in found] == [("exploding_gradients", (1, 2, 2))]
+    assert "NaN or inf" in found[0].message
