@@ -337,3 +337,27 @@ def iter_columns(n_layers: int, metric: str) -> Iterable[str]:
     yield from ("epoch", "lr", "train_loss", f"train_{metric}", "val_loss", f"val_{metric}")
     yield from (f"grad_norm.layer{i}" for i in range(1, n_layers + 1))
     yield "seconds"
+
+
+class AtomicTextWriter:
+    """A text file written under a temporary name in the target's folder and renamed over
+    ``path`` only when closed without an error (``with AtomicTextWriter(path) as fh: ...``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def __enter__(self):
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent or ".")
+        self._fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        return self._fh
+
+    def __exit__(self, kind, value, tb) -> None:
+        try:
+            if kind is None:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            self._fh.close()
+            if kind is None:
+                os.replace(self._tmp, self.path)
+        finally:
+            Path(self._tmp).unlink(missing_ok=True)

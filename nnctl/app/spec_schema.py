@@ -261,6 +261,11 @@ class TrainingSpec(_Section):
     )
     shuffle: bool = Field(True, description="Shuffle the training rows every epoch.")
     lr_schedule: ScheduleSpec = Field(default=ConstantSchedule(), description="Learning-rate schedule.")
+    clip_norm: float | None = Field(
+        None, gt=0, le=1e12,
+        description="Clip the global gradient norm: g <- g * min(1, clip_norm / ||g||) over all "
+        "parameters before each step (a remedy for exploding gradients); null means no clipping.",
+    )
 
     @field_validator("batch_size", mode="before")
     @classmethod

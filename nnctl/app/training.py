@@ -36,6 +36,7 @@ from nnctl.app.model import (
 from nnctl.app.runs import RunDir, RunStore, iter_columns
 from nnctl.app.spec import dump_spec_yaml, lint, parse_spec, resolve, spec_to_dict
 from nnctl.engine.callbacks import BestWeights, Callback, GradientNorms, TrainingState
+from nnctl.engine.diagnosis import Diagnosis
 from nnctl.engine.resume import capture
 from nnctl.engine.trainer import FitConfig, fit
 
@@ -54,6 +55,7 @@ class RunResult:
     seed: int
     task: str
     metrics: dict[str, dict[str, Any]]
+    diagnosis: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     resumed_from: int | None = None
@@ -65,7 +67,7 @@ class RunResult:
         return {
             "run_id": self.run_id, "run_dir": self.run_dir, "name": self.name, "status": self.status,
             "stop_reason": self.stop_reason, "epochs": self.epochs, "best_epoch": self.best_epoch,
-            "seed": self.seed, "task": self.task, "metrics": _json_metrics(self.metrics),
+            "seed": self.seed, "task": self.task, "metrics": _json_metrics(self.metrics), "diagnosis": self.diagnosis,
             "warnings": self.warnings, "seconds": round(self.seconds, 3),
             "resumed_from": self.resumed_from, "already_complete": self.already_complete,
         }
@@ -205,7 +207,7 @@ def train_from_spec(
         except OSError as exc:
             raise StorageError(f"{run.file('spec.yaml')}: cannot write ({exc.strerror})") from None
         base = _summary_base(run, p, base_dirs, started)
-        return _train(run, p, base, callbacks, None, started)
+        return _train(run, p, base, callbacks, None, started, on_warning)
 
 
 def resume_run(
@@ -259,7 +261,7 @@ def resume_run(
             run.write_text("spec.yaml", dump_spec_yaml(p.spec))
         base = {**_summary_base(run, p, base_dirs, started), "created": summary.get("created"),
                 "resumed": int(summary.get("resumed", 0)) + 1}
-        return _train(run, p, base, callbacks, arrays, started)
+        return _train(run, p, base, callbacks, arrays, started, on_warning)
 
 
 def _resume_arrays(run: RunDir) -> dict[str, np.ndarray] | None:
@@ -271,7 +273,7 @@ def _resume_arrays(run: RunDir) -> dict[str, np.ndarray] | None:
 
 
 def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[Callback],
-           resume: dict[str, np.ndarray] | None, started: float) -> RunResult:
+           resume: dict[str, np.ndarray] | None, started: float, on_warning=None) -> RunResult:
     """Train ``p`` into ``run`` (from ``resume`` when given) and write its summary."""
     spec, splits, prep, seed, metric = p.spec, p.splits, p.splits.prep, p.seed, p.metric
     dtype = np.dtype(spec.dtype)
@@ -285,11 +287,14 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
         epochs=spec.training.epochs, batch_size=bs, lr=spec.optimizer.lr, schedule=build_schedule(spec),
         shuffle=spec.training.shuffle, l2=spec.regularization.l2, max_norm=spec.regularization.max_norm,
         metric=metric, target_scale=prep.target_scale if prep.task == "regression" and prep.target_scale is not None else 1.0,
+        clip_norm=spec.training.clip_norm,
     )
     best = BestWeights(best_metric(spec, has_val), restore=False)
     resumed_from = int(resume["fit.epoch"]) if resume is not None else None
     fixed = {**prep.to_arrays(), "fit.spec_hash": np.array(spec_hash(spec)), "fit.data_hash": np.array(splits.data_hash)}
     stop = StopRequest()
+    diagnosis = Diagnosis(splits.X_val if has_val else None, every=max(1, spec.training.epochs // 10),
+                          on_finding=(lambda f: on_warning(f.message)) if on_warning else None)
     try:
         run.write_json("summary.json", {**base, "status": "running"})
         writer = run.metrics_writer(list(iter_columns(net.n_layers, metric)),
@@ -297,7 +302,7 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
     except OSError as exc:
         raise StorageError(f"{run.path}: cannot write ({exc.strerror})") from None
     checkpointer = Checkpointer(run, net, best, fixed, spec.checkpoint.every_seconds)
-    cbs: list[Callback] = [GradientNorms(), *stopping_callbacks(spec), best, MetricsLogger(writer), checkpointer,
+    cbs: list[Callback] = [GradientNorms(), diagnosis, *stopping_callbacks(spec), best, MetricsLogger(writer), checkpointer,
                            stop, *callbacks]
     checkpointer.callbacks = cbs
     fit_started = time.time()
@@ -333,6 +338,8 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
         **base, "status": status, "stop_reason": result.stop_reason, "epochs": result.epochs,
         "best_epoch": best.best_epoch, "best_metric": {best.metric: _num(best.best)},
         "metrics": _json_metrics(metrics), "seconds": {"total": time.time() - started, "training": fit_seconds},
+        "warnings": [*p.warnings, *(f.message for f in diagnosis.findings)],
+        "diagnosis": [f.to_dict() for f in diagnosis.findings],
     }
     try:
         run.write_json("summary.json", summary)
@@ -342,7 +349,8 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
     return RunResult(
         run_id=run.id, run_dir=str(run.path), name=spec.name, status=status, stop_reason=result.stop_reason,
         epochs=result.epochs, best_epoch=best.best_epoch, seed=seed, task=prep.task, metrics=metrics,
-        warnings=p.warnings, seconds=time.time() - started, resumed_from=resumed_from,
+        warnings=summary["warnings"], seconds=time.time() - started, diagnosis=summary["diagnosis"],
+        resumed_from=resumed_from,
     )
 
 

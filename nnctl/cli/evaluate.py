@@ -27,13 +27,17 @@ def evaluate(
     data: Annotated[Optional[Path], typer.Option("--data", help="Evaluate on this CSV/NPZ instead of the run's test split.")] = None,
     fail_under: FailOpt = None,
     fail_over: FailOverOpt = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Write the confusion matrix as a PNG (classification; needs matplotlib: "
+        "pip install 'nnctl[plot]').")] = None,
     runs_dir: RunsDirOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Metrics of a saved run's best weights on its test split (or on --data FILE).
 
     Shows loss and accuracy with the confusion matrix (classification), or loss, RMSE,
-    MAE and R² in the target's units (regression).  Exit 1 when a --fail-under or
+    MAE and R² in the target's units (regression).  --out FILE.png draws the confusion
+    matrix.  Exit 1 when a --fail-under or
     --fail-over bar is missed, 2 for an unknown run or bad data.
     """
     with output.handle_errors(json_):
@@ -44,6 +48,14 @@ def evaluate(
         bars = _parse_bars(fail_under or [], "--fail-under", UsageError) + _parse_bars(fail_over or [], "--fail-over", UsageError)
         result = evaluate_run(RunStore(runs_dir), run, str(data) if data else None)
         failures = _check_bars(result.metrics, bars, UsageError)
+        if out is not None:
+            if "confusion" not in result.metrics or not result.classes:
+                raise UsageError(f"--out {out}: a confusion matrix needs a classification run; run {result.run_id} "
+                                 "is a regression")
+            from nnctl.app.figures import confusion_png
+
+            confusion_png(result.metrics["confusion"], result.classes, out, f"{result.run_id}: {result.source}")
+            output.log(f"wrote {out}")
         if json_:
             output.print_json({**result.to_dict(), "failed": failures})
         else:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from nnctl.cli import runs as runs_cli
 from nnctl.cli.evaluate import evaluate
+from nnctl.cli.gradcheck import gradcheck
+from nnctl.cli.plot import plot
+from nnctl.cli.predict import predict
 from nnctl.cli.spec import schema, validate
 from nnctl.cli.train import resume, train
 
@@ -24,6 +28,10 @@ app.command()(resume)
 app.command()(evaluate)
 app.command()(validate)
 app.command()(schema)
+app.command()(gradcheck)
+app.command()(predict)
+app.command()(plot)
+app.add_typer(runs_cli.app, name="runs")
 
 
 def _version(value: bool) -> None:

@@ -35,6 +35,7 @@ class FitConfig:
     max_norm: float | None = None
     metric: str = "accuracy"
     target_scale: Array | float = 1.0
+    clip_norm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,8 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
     if cursor is not None:
         tracker.load(cursor)
     params, grads = model.params, model.grads
-    per_layer = params.size >= PER_LAYER_MIN_SIZE
+    # Clipping needs the whole gradient before any layer is updated.
+    per_layer = params.size >= PER_LAYER_MIN_SIZE and config.clip_norm is None
 
     def update_layer(l: int) -> None:
         if config.l2:
@@ -147,6 +149,8 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
         if config.l2:
             for w, g in zip(model.weights, model.weight_grads):
                 g += config.l2 * w
+        if config.clip_norm is not None:
+            clip_global_norm(grads, config.clip_norm)
         optimizer.update(params, grads, slice(None))
         if config.max_norm is not None:
             for w in model.weights:
@@ -270,6 +274,15 @@ class _MetricTracker:
             return {f"{prefix}accuracy": correct / max(self.n, 1)}
         mse = float(np.sum(self.sq * self.scale**2)) / max(self.n * len(self.sq), 1)
         return {f"{prefix}rmse": math.sqrt(mse) if math.isfinite(mse) else math.nan}
+
+
+def clip_global_norm(g: Array, c: float) -> float:
+    """Scale the whole gradient in place, g ← g · min(1, c / ‖g‖₂), with ‖g‖₂ over every
+    weight and bias (the L2 term included); returns ‖g‖₂ before clipping."""
+    norm = math.sqrt(float(np.dot(g, g)))
+    if norm > c:
+        g *= g.dtype.type(c / norm)
+    return norm
 
 
 def _clip_max_norm(w: Array, c: float) -> None:

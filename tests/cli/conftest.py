@@ -24,3 +24,19 @@ def diabetes_run(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
     out = nnctl("train", CONFIGS / "diabetes.yaml", "--runs-dir", runs_dir, "--json")
     assert out.exit_code == 0, out.output
     return TrainedRun(runs_dir, out.json())
+
+
+VANISHING_EPOCHS = 8
+
+
+@pytest.fixture(scope="session")
+def vanishing_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TrainedRun]:
+    """The shipped vanishing_sigmoid and vanishing_relu configs, shortened, each trained once."""
+    runs_dir = tmp_path_factory.mktemp("vanishing-runs")
+    trained = {}
+    for name in ("vanishing_sigmoid", "vanishing_relu"):
+        out = nnctl("train", CONFIGS / f"{name}.yaml", "--set", f"training.epochs={VANISHING_EPOCHS}",
+                    "--runs-dir", runs_dir, "--json")
+        assert out.exit_code == 0, out.output
+        trained[name] = TrainedRun(runs_dir, {**out.json(), "stderr": out.stderr})
+    return trained

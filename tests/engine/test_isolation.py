@@ -23,7 +23,7 @@ def test_engine_imports_no_app_or_cli_dependencies():
     out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True, timeout=60)
     report = json.loads(out.stdout)
     expected = {f"nnctl.engine.{m}" for m in (
-        "activations", "callbacks", "initializers", "losses", "metrics",
+        "activations", "callbacks", "diagnosis", "gradcheck", "initializers", "losses", "metrics",
         "network", "optimizers", "schedules", "trainer",
     )}
     assert expected <= set(report["modules"])  # the walk really covered the engine

@@ -1,0 +1,264 @@
+"""Predictions of a saved run: ``load_run`` (the Python API) and ``predict_file``
+(``nnctl predict``), both through the run's stored preprocessing.
+
+A CSV is read a chunk of rows at a time, so files larger than memory stream through;
+rows keep their order.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnctl.app.data_io import MISSING, canonical_label, list_names, read_npz_arrays
+from nnctl.app.errors import DataError, UsageError
+from nnctl.app.evaluation import load_model
+from nnctl.app.runs import AtomicTextWriter, RunDir, RunStore
+
+CHUNK_ROWS = 50_000
+
+
+class LoadedRun:
+    """A trained run ready to predict on raw feature rows.
+
+    ``X`` is a 2-D array whose columns are ``feature_columns`` in order, or a mapping (or
+    DataFrame) from column name to values; categorical columns take their labels.
+    """
+
+    def __init__(self, run: RunDir, checkpoint: str = "best.npz") -> None:
+        self.run_id = run.id
+        self.path = run.path
+        self.spec, self.net, self.prep = load_model(run, checkpoint)
+        self.task: str = self.prep.task
+        self.feature_columns: tuple[str, ...] = self.prep.feature_columns
+        self.classes: tuple[str, ...] | None = self.prep.classes
+
+    def __repr__(self) -> str:
+        return f"LoadedRun({self.run_id!r}, task={self.task!r}, features={len(self.feature_columns)})"
+
+    def _outputs(self, X: Any) -> np.ndarray:
+        if hasattr(X, "columns") and not isinstance(X, Mapping):  # a DataFrame
+            X = {str(c): np.asarray(X[c]) for c in X.columns}
+        x = self.prep.transform(X, dtype=self.net.dtype)
+        return self.net.predict(x)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n, n_classes), columns in the order of ``classes``;
+        a single sigmoid unit p gives the columns (1 − p, p)."""
+        if self.task != "classification":
+            raise UsageError(f"run {self.run_id} is a regression; predict_proba needs a classifier")
+        return probabilities(self._outputs(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels (str, shape (n,)) for classification; values in the target's original
+        units for regression, shape (n,) for one target or (n, k)."""
+        a = self._outputs(X)
+        if self.task == "classification":
+            return self.prep.inverse_target(probabilities(a))
+        y = self.prep.inverse_target(a)
+        return y[:, 0] if y.shape[1] == 1 else y
+
+
+def probabilities(a: np.ndarray) -> np.ndarray:
+    """Softmax outputs unchanged; one sigmoid column p as (1 − p, p)."""
+    a = np.asarray(a, dtype=np.float64)
+    return np.hstack([1.0 - a, a]) if a.shape[1] == 1 else a
+
+
+def load_run(path_or_id: str | Path, runs_dir: str | Path | None = None, checkpoint: str = "best.npz") -> LoadedRun:
+    """A run by its directory (a path holding spec.yaml) or by id / prefix / 'latest' in
+    ``runs_dir`` (default ``$NNCTL_RUNS_DIR`` or ./runs)."""
+    path = Path(path_or_id)
+    if (path / "spec.yaml").is_file() and (isinstance(path_or_id, Path) or len(path.parts) > 1):
+        return LoadedRun(RunDir(path), checkpoint)
+    return LoadedRun(RunStore(runs_dir).resolve(str(path_or_id)), checkpoint)
+
+
+# ---------------------------------------------------------------- nnctl predict
+@dataclass(frozen=True)
+class PredictResult:
+    run_id: str
+    source: str
+    out: str | None
+    rows: int
+    columns: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "source": self.source, "out": self.out, "rows": self.rows,
+                "columns": self.columns, "warnings": self.warnings}
+
+
+def output_columns(model: LoadedRun, keep: Sequence[str]) -> list[str]:
+    """The columns of a predictions file: kept columns, then ``prediction`` and one
+    ``p_<class>`` per class (classification), or ``prediction`` per target (regression)."""
+    if model.task == "classification":
+        return [*keep, "prediction", *(f"p_{c}" for c in model.classes or ())]
+    k = model.prep.n_outputs
+    return [*keep, *(["prediction"] if k == 1 else [f"prediction_{j}" for j in range(k)])]
+
+
+def predict_file(store: RunStore, ref: str, data: Path, out: Path | None, keep: Sequence[str] = (),
+                 chunk_rows: int = CHUNK_ROWS, stream=None) -> PredictResult:
+    """Predict every row of ``data`` with run ``ref``'s best weights; write the CSV to ``out``
+    (atomically) or to ``stream``."""
+    if chunk_rows < 1:
+        raise UsageError(f"--chunk-rows {chunk_rows}: must be at least 1")
+    model = LoadedRun(store.resolve(ref))
+    columns = output_columns(model, keep)
+    if len(set(columns)) != len(columns):
+        raise UsageError(f"--keep: a kept column clashes with an output column ({', '.join(columns)})")
+    rows = 0
+    if out is not None:
+        with AtomicTextWriter(out) as fh:
+            rows, unseen = _write_predictions(model, data, keep, chunk_rows, fh)
+    else:
+        rows, unseen = _write_predictions(model, data, keep, chunk_rows, stream)
+    warnings = [f"{data}: column '{c}' has {n} row(s) with categories not seen in training; encoded as all zeros"
+                for c, n in unseen.items()]
+    return PredictResult(model.run_id, str(data), str(out) if out is not None else None, rows, columns, warnings)
+
+
+def _write_predictions(model: LoadedRun, data: Path, keep: Sequence[str], chunk_rows: int,
+                       fh) -> tuple[int, dict[str, int]]:
+    """Rows written, and per categorical column the count of rows with an unseen category."""
+    chunks = read_chunks(data, model, keep, chunk_rows)
+    writer = csv.writer(fh, lineterminator="\n")
+    writer.writerow(output_columns(model, keep))
+    rows, unseen = 0, {}
+    for kept, raw in chunks:
+        preds = _predictions(model, raw, unseen)
+        kept_rows = list(zip(*kept)) if kept else [()] * len(preds)
+        writer.writerows([*k, *p] for k, p in zip(kept_rows, preds))
+        rows += len(preds)
+    return rows, unseen
+
+
+def _predictions(model: LoadedRun, raw: Mapping[str, np.ndarray], unseen: dict[str, int]) -> list[list[str]]:
+    z, new = model.prep.encode(raw)
+    for column, values in new.items():
+        unseen[column] = unseen.get(column, 0) + len(values)
+    a = model.net.predict(np.ascontiguousarray(z, dtype=model.net.dtype))
+    if model.task == "classification":
+        p = probabilities(a)
+        labels = model.prep.inverse_target(p)
+        return [[label, *(repr(float(v)) for v in row)] for label, row in zip(labels, p)]
+    return [[repr(float(v)) for v in row] for row in model.prep.inverse_target(a)]
+
+
+def read_chunks(path: Path, model: LoadedRun, keep: Sequence[str], chunk_rows: int,
+                ) -> Iterator[tuple[list[list[str]], dict[str, np.ndarray]]]:
+    """(kept columns' cells, raw feature columns) for each chunk of ``chunk_rows`` rows.
+
+    The header is checked here, before the first chunk is asked for."""
+    label = str(path)
+    if path.suffix.lower() == ".npz":
+        if keep:
+            raise UsageError("--keep: an .npz file has no named columns to keep")
+        arrays = read_npz_arrays(path, label)
+        _check_columns(label, [f"x{j}" for j in range(arrays.X.shape[1])], model, ())
+        return (([], {f"x{j}": arrays.X[s:s + chunk_rows, j] for j in range(arrays.X.shape[1])})
+                for s in range(0, len(arrays.X), chunk_rows))
+    try:
+        fh = open(path, encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        raise DataError(f"{label}: file not found") from None
+    except OSError as exc:
+        raise DataError(f"{label}: cannot read file ({exc.strerror or exc})") from None
+    try:
+        reader = csv.reader(fh)
+        header = _csv_step(label, reader, lambda: next((r for r in reader if r), None))
+        if header is None:
+            raise DataError(f"{label}: empty file")
+        names = [c.strip() for c in header]
+        index = _check_columns(label, names, model, keep)
+    except BaseException:
+        fh.close()
+        raise
+    return _csv_chunks(label, fh, reader, names, index, model, keep, chunk_rows)
+
+
+def _csv_step(label: str, reader, step):
+    try:
+        return step()
+    except UnicodeDecodeError:
+        raise DataError(f"{label}: not valid UTF-8", hint="save the file as UTF-8") from None
+    except csv.Error as exc:
+        raise DataError(f"{label}, line {reader.line_num}: {exc}") from None
+
+
+def _csv_chunks(label, fh, reader, names, index, model, keep, chunk_rows):
+    with fh:
+        chunk: list[list[str]] = []
+        lines: list[int] = []
+        while (record := _csv_step(label, reader, lambda: next(reader, None))) is not None:
+            if not record:
+                continue
+            if len(record) != len(names):
+                raise DataError(f"{label}, line {reader.line_num}: {len(record)} cells, expected {len(names)} (ragged row)")
+            chunk.append(record)
+            lines.append(reader.line_num)
+            if len(chunk) == chunk_rows:
+                yield _chunk(label, chunk, lines, names, index, model, keep)
+                chunk, lines = [], []
+        if chunk:
+            yield _chunk(label, chunk, lines, names, index, model, keep)
+
+
+def _check_columns(label: str, names: Sequence[str], model: LoadedRun, keep: Sequence[str]) -> dict[str, int]:
+    """Column positions; the file must hold every training feature column and nothing else
+    but the target and the kept columns."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DataError(f"{label}, line 1: duplicate column name '{name}'")
+        seen.add(name)
+    features = model.feature_columns
+    missing = [c for c in features if c not in seen]
+    allowed = {*features, model.prep.target, *keep}
+    extra = [c for c in names if c not in allowed]
+    absent_keep = [c for c in keep if c not in seen]
+    problems = []
+    if missing:
+        problems.append(f"missing column(s) {', '.join(repr(c) for c in missing)}")
+    if extra:
+        problems.append(f"extra column(s) {', '.join(repr(c) for c in extra)}")
+    if problems:
+        raise DataError(f"{label}: columns do not match the training columns: {'; '.join(problems)}",
+                        hint=f"expected: {list_names(features)} (plus the target '{model.prep.target}' "
+                             "and any --keep columns)")
+    if absent_keep:
+        raise DataError(f"{label}: --keep column(s) {', '.join(repr(c) for c in absent_keep)} not found")
+    return {name: j for j, name in enumerate(names)}
+
+
+def _chunk(label: str, records: list[list[str]], lines: list[int], names: Sequence[str], index: dict[str, int],
+           model: LoadedRun, keep: Sequence[str]) -> tuple[list[list[str]], dict[str, np.ndarray]]:
+    kept = [[r[index[c]] for r in records] for c in keep]
+    raw: dict[str, np.ndarray] = {}
+    for name in model.feature_columns:
+        j = index[name]
+        cells = [r[j].strip() for r in records]
+        for row, cell in enumerate(cells):
+            if cell.lower() in MISSING:
+                raise DataError(f"{label}, line {lines[row]}, column '{name}': missing value")
+        if name in model.prep.categorical:
+            raw[name] = np.array([canonical_label(c) for c in cells], dtype=str)
+            continue
+        values = np.empty(len(cells))
+        for row, cell in enumerate(cells):
+            try:
+                values[row] = float(cell)
+            except ValueError:
+                raise DataError(f"{label}, line {lines[row]}, column '{name}': '{cell}' is not a number") from None
+            if not math.isfinite(values[row]):
+                raise DataError(f"{label}, line {lines[row]}, column '{name}': '{cell}' is not a finite number")
+        raw[name] = values
+    return kept, raw
+
