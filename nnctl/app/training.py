@@ -252,6 +252,10 @@ def resume_run(
             if on_warning:
                 on_warning(w)
         arrays = _resume_arrays(run)
+        if arrays is not None and spec is None and not force and "fit.spec_hash" in arrays \
+                and str(arrays["fit.spec_hash"]) != spec_hash(p.spec):
+            raise SpecError(f"{run.file('spec.yaml')}: changed since the run's last checkpoint",
+                            hint="put the run's spec back, or pass --force to go on with the changed one")
         if arrays is not None:
             try:
                 p.net.load_state_dict(arrays)

@@ -176,32 +176,33 @@ def test_resuming_a_completed_run_says_so(reference) -> None:
 
 
 def _interrupted_copy(tmp_path: Path, spec_text: str, epochs: int = 3) -> tuple[Path, Path]:
-    """A run of ``spec_text`` stopped after ``epochs`` epochs (by a smaller epoch count,
-    then marked as if its process had died)."""
+    """A run of ``spec_text`` stopped (as by Ctrl-C) after ``epochs`` epochs."""
+    from nnctl.app.spec import load_spec
+    from nnctl.app.training import train_from_spec
+    from nnctl.engine.callbacks import Callback
+
+    class StopAfterEpochs(Callback):
+        def on_epoch_end(self, state, logs):
+            state.stop_requested = state.epoch >= epochs
+
     spec = tmp_path / "s.yaml"
     spec.write_text(spec_text)
-    runs_dir = tmp_path / "runs"
-    out = nnctl("train", spec, "--runs-dir", runs_dir, "--quiet", "--set", f"training.epochs={epochs}")
-    assert out.exit_code == 0, out.output
-    run = runs_dir / out.stdout.strip()
-    # Put the full spec back and mark the run as left running by a process that is gone.
-    text = (run / "spec.yaml").read_text().replace(f"epochs: {epochs}\n", "epochs: 40\n")
-    (run / "spec.yaml").write_text(text)
-    summary = json.loads((run / "summary.json").read_text())
-    (run / "summary.json").write_text(json.dumps({**summary, "status": "running", "pid": 2**22 + 17}))
-    return spec, run
+    result = train_from_spec(load_spec(spec), RunStore(tmp_path / "runs"), callbacks=[StopAfterEpochs()],
+                             base_dirs=[tmp_path])
+    assert result.status == "interrupted" and result.epochs == epochs
+    return spec, Path(result.run_dir)
 
 
 def test_resume_refuses_a_changed_spec_naming_the_key_unless_forced(tmp_path: Path) -> None:
     spec, run = _interrupted_copy(tmp_path, SPEC.replace("epochs: 40", "epochs: 6"))
     changed = tmp_path / "changed.yaml"
-    changed.write_text(SPEC.replace("lr: 0.002", "lr: 0.001"))
+    changed.write_text(SPEC.replace("epochs: 40", "epochs: 6").replace("lr: 0.002", "lr: 0.001"))
     out = nnctl("train", changed, "--resume", run.name, "--runs-dir", run.parent)
     assert out.exit_code == 2, out.output
     assert out.error_lines() == [f"error: the spec differs from run {run.name}'s: optimizer.lr: 0.002 → 0.001"]
     forced = nnctl("train", changed, "--resume", run.name, "--runs-dir", run.parent, "--force", "--json")
     assert forced.exit_code == 0, forced.output
-    assert forced.json()["resumed_from"] == 3 and forced.json()["epochs"] == 40
+    assert forced.json()["resumed_from"] == 3 and forced.json()["epochs"] == 6
     assert "lr: 0.001" in (run / "spec.yaml").read_text()
 
 
@@ -234,6 +235,16 @@ def test_resume_without_a_checkpoint_starts_over(reference, tmp_path: Path) -> N
     assert out.exit_code == 0, out.output
     assert out.json()["resumed_from"] is None
     _assert_same_run(ref, run)
+
+
+def test_a_hand_edited_run_spec_is_refused_unless_forced(tmp_path: Path) -> None:
+    _, run = _interrupted_copy(tmp_path, SPEC.replace("epochs: 40", "epochs: 6"))
+    (run / "spec.yaml").write_text((run / "spec.yaml").read_text().replace("epochs: 6", "epochs: 7"))
+    out = nnctl("resume", run.name, "--runs-dir", run.parent)
+    assert out.exit_code == 2
+    assert out.error_lines() == [f"error: {run / 'spec.yaml'}: changed since the run's last checkpoint"]
+    forced = nnctl("resume", run.name, "--runs-dir", run.parent, "--force", "--json")
+    assert forced.exit_code == 0 and forced.json()["epochs"] == 7
 
 
 def test_a_checkpoint_with_a_wrong_shape_is_refused_naming_the_key(tmp_path: Path) -> None:
