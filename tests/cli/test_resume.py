@@ -304,3 +304,17 @@ def test_a_network_too_large_for_memory_is_refused_before_allocation(tmp_path: P
     [line] = out.error_lines()
     assert line.startswith("error: model.layers: training needs about ") and "GB of memory" in line
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_runs_directory_that_cannot_be_written_is_one_line_exit_1(tmp_path: Path, monkeypatch) -> None:
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if self.parent == tmp_path / "runs":
+            raise OSError(30, "Read-only file system")
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    out = nnctl("train", CONFIGS / "xor.yaml", "--runs-dir", tmp_path / "runs")
+    assert out.exit_code == 1
+    assert out.error_lines() == [f"error: {tmp_path / 'runs'}: cannot create a run (Read-only file system)"]
