@@ -311,6 +311,28 @@ class RegularizationSpec(_Section):
     max_norm: float | None = Field(None, gt=0, le=1e12, description="Cap on each unit's incoming weight norm.")
 
 
+# ---------------------------------------------------------------- model selection
+class RestartsSpec(_Section):
+    """Several trainings from different random initial weights, combined into one model."""
+
+    count: int = Field(1, ge=1, le=1000, description="Number of trainings (members); 1 means a single network.")
+    combine: Literal["vote", "mean", "best"] = Field(
+        "vote", description="vote: majority of the members' classes; mean: averaged outputs; "
+        "best: the member with the best validation metric."
+    )
+
+
+class SearchSpec(_Section):
+    """k-fold cross-validation over every combination of the grid (nnctl crossval)."""
+
+    folds: int = Field(10, ge=2, le=100_000, description="Number of cross-validation folds (k).")
+    grid: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="Spec key (dotted path, e.g. model.layers[0].units) -> values to try; "
+        "every combination is cross-validated.",
+    )
+
+
 # ---------------------------------------------------------------- the spec
 def needs_validation_key(spec: dict[str, Any]) -> str | None:
     """The key path that needs validation rows when ``data.split.validation`` is 0, else None.
@@ -353,6 +375,8 @@ class Spec(_Section):
     training: TrainingSpec = Field(default=TrainingSpec(), description="Epochs, batches and schedule.")
     stopping: StoppingSpec = Field(default=StoppingSpec(), description="Stopping criteria.")
     regularization: RegularizationSpec = Field(default=RegularizationSpec(), description="Weight penalties.")
+    restarts: RestartsSpec | None = Field(None, description="Train several networks and combine them.")
+    search: SearchSpec | None = Field(None, description="Cross-validated search (nnctl crossval).")
 
     @field_validator("seed", mode="before")
     @classmethod
