@@ -133,12 +133,16 @@ def prepare(spec, base_dirs: Sequence[Path] = ()) -> Prepared:
 
 def train_from_spec(
     spec, store: RunStore, callbacks: Sequence[Callback] = (), base_dirs: Sequence[Path] = (),
-    on_warning=None,
+    on_warning=None, run: RunDir | None = None, keep_last: bool = False,
 ) -> RunResult:
     """Train the spec's network and record it in a new run directory.
 
     Everything that can be wrong with the spec or data is checked before the run
     directory is created, so bad input never leaves a half-written run.
+
+    ``run``: record into this already-created run directory instead (``nnctl crossval``
+    writes its folds there first). ``keep_last``: the kept model (best.npz) is the one
+    after the last epoch, whatever the best epoch was (a fixed-length final training).
     """
     started = time.time()
     p = prepare(spec, base_dirs)
@@ -161,7 +165,7 @@ def train_from_spec(
     best = BestWeights(best_metric(spec, has_val), restore=False)
     warnings = p.warnings
 
-    run = store.create(spec.name)
+    run = run if run is not None else store.create(spec.name)
     run.write_text("spec.yaml", dump_spec_yaml(spec))
     base = _summary_base(run, p, base_dirs, started)
     run.write_json("summary.json", {**base, "status": "running"})
@@ -180,22 +184,23 @@ def train_from_spec(
     fit_seconds = time.time() - fit_started
     prep_arrays = prep.to_arrays()
     run.save_checkpoint("last.npz", {**net.state_dict(), **prep_arrays})
-    if spec.stopping.restore_best and best.best_epoch > 0:
+    if spec.stopping.restore_best and best.best_epoch > 0 and not keep_last:
         net.params[...] = best.best_params
-    best_state = _state_of(net, best.best_params)
+    best_state = net.state_dict() if keep_last else _state_of(net, best.best_params)
+    best_epoch = result.epochs if keep_last else best.best_epoch
     run.save_checkpoint("best.npz", {**best_state, **prep_arrays})
 
     metrics = _final_metrics(net, spec, splits)
     status = {"diverged": "diverged", "interrupted": "interrupted"}.get(result.stop_reason, "completed")
     summary = {
         **base, "status": status, "stop_reason": result.stop_reason, "epochs": result.epochs,
-        "best_epoch": best.best_epoch, "best_metric": {best.metric: _num(best.best)},
+        "best_epoch": best_epoch, "best_metric": {best.metric: _num(best.best)},
         "metrics": _json_metrics(metrics), "seconds": {"total": time.time() - started, "training": fit_seconds},
     }
     run.write_json("summary.json", summary)
     return RunResult(
         run_id=run.id, run_dir=str(run.path), name=spec.name, status=status, stop_reason=result.stop_reason,
-        epochs=result.epochs, best_epoch=best.best_epoch, seed=seed, task=prep.task, metrics=metrics,
+        epochs=result.epochs, best_epoch=best_epoch, seed=seed, task=prep.task, metrics=metrics,
         warnings=warnings, seconds=time.time() - started,
     )
 
