@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from nnctl.cli.crossval import crossval
 from nnctl.cli.evaluate import evaluate
 from nnctl.cli.spec import schema, validate
 from nnctl.cli.train import train
@@ -12,7 +13,8 @@ app = typer.Typer(
     name="nnctl",
     help="Train multilayer perceptrons from YAML experiment specs.\n\n"
     "  nnctl train configs/iris.yaml      train, write runs/<run-id>/\n\n"
-    "  nnctl evaluate latest              metrics of a saved run on its test split",
+    "  nnctl evaluate latest              metrics of a saved run on its test split\n\n"
+    "  nnctl crossval configs/iris.yaml   k-fold cross-validation, then the final model",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -22,6 +24,7 @@ app.command()(train)
 app.command()(evaluate)
 app.command()(validate)
 app.command()(schema)
+app.command()(crossval)
 
 
 def _version(value: bool) -> None:

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from nnctl.cli import output
-from nnctl.cli.options import JsonOpt, QuietOpt, RunsDirOpt, SetOpt
+from nnctl.cli.options import ExecutorOpt, JsonOpt, QuietOpt, RunsDirOpt, SchedulerOpt, SetOpt, WorkersOpt
+
+RestartsOpt = Annotated[
+    Optional[int],
+    typer.Option("--restarts", metavar="N", help="Train N networks from different initial weights and combine "
+                 "them (sets restarts.count).", show_default=False),
+]
+CombineOpt = Annotated[
+    Optional[str],
+    typer.Option("--combine", metavar="vote|mean|best", help="How restarts are combined \[default: vote].",
+                 show_default=False),
+]
 
 
 def train(
@@ -17,11 +28,20 @@ def train(
     runs_dir: RunsDirOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
+    restarts: RestartsOpt = None,
+    combine: CombineOpt = None,
+    workers: WorkersOpt = None,
+    executor: ExecutorOpt = "local",
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Train the network a spec describes and save it as a new run.
 
     Writes runs/<run-id>/ with spec.yaml (resolved), metrics.csv (one row per epoch),
     best.npz / last.npz (weights and preprocessing) and summary.json.
+
+    With --restarts N (or restarts: {count: N, combine: vote|mean|best} in the spec)
+    N networks train as independent jobs (--workers, --executor) and their ensemble is
+    the run's model.
 
     Exit codes: 0 trained, 1 diverged or failed, 2 bad spec, data or arguments,
     130 interrupted.
@@ -31,8 +51,14 @@ def train(
         from nnctl.app.spec import load_spec
         from nnctl.app.training import train_from_spec
         from nnctl.cli.progress import PlainProgress, RichProgress
+        from nnctl.cli.restarts import train_ensemble, with_restarts
 
         loaded = load_spec(spec, set_ or [])
+        if restarts is not None or combine is not None:
+            loaded = with_restarts(loaded, restarts, combine)
+        if loaded.restarts is not None and loaded.restarts.count > 1:
+            train_ensemble(loaded, spec, runs_dir, json_, quiet, workers, executor, scheduler)
+            return
         callbacks = []
         if not quiet and not json_:
             callbacks.append(RichProgress(output.stderr_console()) if output.use_rich() else PlainProgress())
