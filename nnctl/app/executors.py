@@ -118,7 +118,7 @@ class DaskExecutor:
         futures = [self.client.submit(fn, job, pure=False) for job in jobs]
         index = {future.key: i for i, future in enumerate(futures)}
         try:
-            for future in as_completed(futures):
+            for future in as_completed(futures, loop=self.client.loop):
                 yield index[future.key], future.result()
         finally:
             self.client.cancel([f for f in futures if not f.done()])
