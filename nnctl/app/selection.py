@@ -41,7 +41,7 @@ import numpy as np
 import yaml
 
 from nnctl.app.errors import NnctlError, SpecError, TrainingFailed, UsageError
-from nnctl.app.jobs import Job, JobResult, run_job
+from nnctl.app.jobs import Job, JobResult, one_blas_thread, run_job
 from nnctl.app.model import fold_seed_sequence
 from nnctl.app.runs import RunDir, RunStore, iter_columns
 from nnctl.app.spec import SpecLoader, dump_spec_yaml, parse_spec
@@ -383,8 +383,9 @@ def _train_final(run, store, combo, cv, executor, base_dirs, callbacks, on_warni
                                on_warning=None, run=run, fixed=True)
         result = final.run
     else:
-        final = result = train_from_spec(final_spec, store, callbacks=callbacks, base_dirs=base_dirs,
-                                         on_warning=None, run=run, keep_last=True)
+        with one_blas_thread():  # as the folds: small products run faster on one thread
+            final = result = train_from_spec(final_spec, store, callbacks=callbacks, base_dirs=base_dirs,
+                                             on_warning=None, run=run, keep_last=True)
     cv["status"] = "completed" if result.status == "completed" else result.status
     cv["final"] = {"run_id": result.run_id, "run_dir": result.run_dir, "epochs": result.epochs,
                    "status": result.status, "metrics": result.to_dict()["metrics"]}
