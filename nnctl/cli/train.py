@@ -17,7 +17,7 @@ RestartsOpt = Annotated[
 ]
 CombineOpt = Annotated[
     Optional[str],
-    typer.Option("--combine", metavar="vote|mean|best", help="How restarts are combined \[default: vote].",
+    typer.Option("--combine", metavar="vote|mean|best", help="How restarts are combined \\[default: vote].",
                  show_default=False),
 ]
 
