@@ -40,7 +40,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import yaml
 
-from nnctl.app.errors import NnctlError, SpecError, TrainingFailed, UsageError
+from nnctl.app.errors import SpecError, TrainingFailed, UsageError
 from nnctl.app.jobs import Job, JobResult, one_blas_thread, run_job
 from nnctl.app.model import fold_seed_sequence
 from nnctl.app.runs import RunDir, RunStore, iter_columns
@@ -259,6 +259,16 @@ def _label(c: _Combination, fold: int) -> str:
     return f"{settings + ' ' if settings else ''}fold {fold + 1}"
 
 
+def _grid_values(combos: list[_Combination]) -> dict[str, list[Any]]:
+    """Each grid key's values in the order tried."""
+    grid: dict[str, list[Any]] = {}
+    for c in combos:
+        for key, value in c.settings.items():
+            if value not in grid.setdefault(key, []):
+                grid[key].append(value)
+    return grid
+
+
 def _cv_document(run: RunDir, combos: list[_Combination], metric: str, spec) -> dict[str, Any]:
     p = combos[0].prepared
     cv = {
@@ -266,15 +276,13 @@ def _cv_document(run: RunDir, combos: list[_Combination], metric: str, spec) -> 
         "mode": metric_mode(metric), "epoch_rule": EPOCH_RULE, "seed": p.seed,
         "epochs_per_fold": p.spec.training.epochs,
         "rows": {"non_test": len(p.splits.y_train), "test": len(p.splits.y_test)},
-        "grid": {k: [c.settings[k] for c in combos] for k in combos[0].settings},
+        "grid": _grid_values(combos),
         "combinations": [
             {"index": c.index, "settings": c.settings, "dir": c.folder, "parameters": int(c.prepared.net.params.size),
              "folds": []}
             for c in combos
         ],
     }
-    cv["grid"] = {k: list(dict.fromkeys(json.dumps(v) for v in vals)) for k, vals in cv["grid"].items()}
-    cv["grid"] = {k: [json.loads(v) for v in vals] for k, vals in cv["grid"].items()}
     summary = run.read_json("summary.json")
     run.write_json("summary.json", {**summary, "name": p.spec.name, "status": "running", "kind": "crossval"})
     return cv
@@ -401,8 +409,3 @@ def _train_final(run, store, combo, cv, executor, base_dirs, callbacks, on_warni
 def _num(value: float) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
-
-__all__ = [
-    "CrossvalResult", "DEFAULT_FOLDS", "EPOCH_RULE", "NnctlError", "choose_epoch", "crossval", "history_csv",
-    "merge_grid", "parse_grid_option", "plan", "selection_metric", "stratified_folds",
-]

@@ -150,3 +150,34 @@ def test_interrupt_exits_130_and_keeps_the_finished_folds(tmp_path: Path, monkey
     assert cv["status"] == "interrupted" and [f["fold"] for f in cv["combinations"][0]["folds"]] == [1, 2]
     assert sorted(p.name for p in (run / "crossval").iterdir()) == ["cv.json", "fold-01", "fold-02"]
     assert not (run / "best.npz").exists()
+
+
+def test_ctrl_c_stops_the_worker_processes_and_exits_130(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.cli._helpers import REPO
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nnctl", "crossval", "configs/iris.yaml", "--set", "training.epochs=2000",
+         "--folds", "10", "--workers", "2", "--runs-dir", str(tmp_path)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        for line in proc.stderr:  # wait for the first finished fold
+            if line.startswith("folds 1/10"):
+                break
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+        started = time.monotonic()
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert time.monotonic() - started < 5  # running folds are cancelled, not waited for
+    (run,) = tmp_path.iterdir()
+    cv = json.loads((run / "crossval" / "cv.json").read_text())
+    finished = [f["fold"] for f in cv["combinations"][0]["folds"]]
+    assert cv["status"] == "interrupted" and 1 <= len(finished) < 10
+    assert all((run / "crossval" / f"fold-{f:02d}" / "metrics.csv").is_file() for f in finished)
