@@ -147,5 +147,6 @@ def _render(cv: dict[str, Any]) -> None:
                           "[bold]winner[/bold]" if c["winner"] else "")
         console.print(table)
     console.print(choice)
-    console.print(output.metrics_table(tail, final["metrics"]))
+    console.print(tail)
+    console.print(output.metrics_table(None, final["metrics"]))
     console.print(f"saved to [bold]{final['run_dir']}[/bold]")
