@@ -61,7 +61,7 @@ def target_matrix(y: np.ndarray, task: str, units: int, dtype: np.dtype) -> np.n
     """Targets as a float matrix (rows, units): one-hot class rows (a 0/1 column for a
     single sigmoid unit), or the regression targets themselves."""
     if task == "regression":
-        return np.ascontiguousarray(y.reshape(len(y), -1), dtype=dtype)
+        return np.ascontiguousarray(y if y.ndim == 2 else y.reshape(-1, 1), dtype=dtype)  # (0, k) stays (0, k)
     if units == 1:
         return y.reshape(-1, 1).astype(dtype)
     t = np.zeros((len(y), units), dtype=dtype)

@@ -51,7 +51,12 @@ from nnctl.engine.callbacks import metric_mode
 
 DEFAULT_FOLDS = 10
 EPOCH_RULE = "argmin over epochs of the validation metric averaged over folds (argmax for accuracy)"
-_NOT_SEARCHABLE = ("seed", "name", "search", "restarts", "data.source", "data.target", "data.task", "data.split")
+_NOT_SEARCHABLE = {
+    "seed": "it would change the rows", "data.source": "it would change the rows",
+    "data.target": "it would change the rows", "data.task": "it would change the rows",
+    "data.split": "it would change the rows", "stopping": "folds and the final model train without stopping criteria",
+    "name": "it names the run", "search": "it describes the search", "restarts": "restarts apply to the final model",
+}
 
 Progress = Callable[[int, int, str], None]
 
@@ -123,8 +128,9 @@ def merge_grid(spec_grid: dict[str, list[Any]], options: Sequence[str]) -> dict[
         grid[key] = (f"--grid {key}", values)
     for key, (origin, values) in grid.items():
         head = key.split("[")[0]
-        if any(head == k or head.startswith(k + ".") for k in _NOT_SEARCHABLE):
-            raise UsageError(f"{origin}: {key} cannot be searched (it would change the rows or the run itself)")
+        for fixed, reason in _NOT_SEARCHABLE.items():
+            if head == fixed or head.startswith(fixed + "."):
+                raise UsageError(f"{origin}: {key} cannot be searched ({reason})")
         if not values:
             raise UsageError(f"{origin}: no values to try")
     return grid

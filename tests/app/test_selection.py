@@ -154,3 +154,41 @@ def test_grid_search_finds_that_one_hidden_unit_cannot_learn_xor(tmp_path: Path)
     final_spec = parse_spec((tmp_path / "runs" / cv["run_id"] / "spec.yaml").read_text())
     assert final_spec.model.layers[0].units == 4
     assert cv["final"]["metrics"]["test"]["accuracy"] == 1.0
+
+
+# ---------------------------------------------------------------- fold data and regression
+def test_fold_scaling_is_fitted_on_the_fold_training_rows() -> None:
+    from nnctl.app.jobs import fold_arrays
+
+    for config, overrides in (("iris", []), ("diabetes", ["data.scale_target=true"])):
+        spec = load_spec(CONFIGS / f"{config}.yaml", ["data.split.validation=0", "stopping.early_stopping=null", *overrides])
+        splits = load_splits(spec.data, np.random.default_rng(seed_sequences(0)[0]), dtype=np.float64, base_dirs=[CONFIGS])
+        held = np.arange(0, len(splits.y_train), 3)
+        X, y, Xv, yv, prep = fold_arrays(splits, held, bool(spec.data.scale_target), np.dtype(np.float64))
+        assert len(X) + len(Xv) == len(splits.X_train) and len(Xv) == len(held)
+        np.testing.assert_allclose(X.mean(axis=0), 0, atol=1e-9)  # standardized on these rows alone
+        np.testing.assert_allclose(X.std(axis=0), 1, rtol=1e-9)
+        assert np.abs(Xv.mean(axis=0)).max() > 1e-3  # the held-out fold is not part of the fit
+        if config == "diabetes":
+            np.testing.assert_allclose(y.mean(axis=0), 0, atol=1e-9)
+            raw = splits.y_train * splits.prep.target_scale + splits.prep.target_mean
+            np.testing.assert_allclose(prep.inverse_target(yv), raw[held])
+
+
+def test_regression_crossval_trains_a_final_model(tmp_path: Path) -> None:
+    spec = load_spec(CONFIGS / "diabetes.yaml", ["training.epochs=6"])
+    cv = crossval(spec, RunStore(tmp_path), folds=3, make_executor=lambda: LocalExecutor(1), base_dirs=[CONFIGS]).cv
+    assert cv["metric"] == "val_loss" and 1 <= cv["winner"]["chosen_epochs"] <= 6
+    assert sum(f["rows_validation"] for f in cv["combinations"][0]["folds"]) == cv["rows"]["non_test"]
+    assert cv["final"]["metrics"]["train"]["rows"] == cv["rows"]["non_test"]
+    assert cv["final"]["metrics"]["test"]["rmse"] > 0
+
+
+def test_stopping_keys_cannot_be_searched() -> None:
+    from nnctl.app.errors import UsageError
+    from nnctl.app.selection import merge_grid
+
+    with pytest.raises(UsageError, match="stopping.val_rising cannot be searched"):
+        merge_grid({}, ["stopping.val_rising=2,4"])
+    assert merge_grid({"model.layers[0].units": [2]}, ["model.layers[0].units=4,8"]) == {
+        "model.layers[0].units": ("--grid model.layers[0].units", [4, 8])}
