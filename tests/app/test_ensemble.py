@@ -109,3 +109,19 @@ def test_mean_of_regression_members(tmp_path: Path) -> None:
     assert result.run.task == "regression" and "rmse" in result.run.metrics["test"]
     evaluated = evaluate_run(RunStore(tmp_path), result.run.run_id)
     assert evaluated.metrics["rmse"] == pytest.approx(result.run.metrics["test"]["rmse"])
+
+
+def test_crossval_final_model_can_be_an_ensemble(tmp_path: Path) -> None:
+    from nnctl.app.executors import LocalExecutor
+    from nnctl.app.selection import crossval
+
+    spec = load_spec(CONFIGS / "iris.yaml", ["training.epochs=8", "restarts={count: 2, combine: mean}"])
+    store = RunStore(tmp_path)
+    cv = crossval(spec, store, folds=3, make_executor=lambda: LocalExecutor(1), base_dirs=[CONFIGS]).cv
+    run = tmp_path / cv["run_id"]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["kind"] == "crossval" and (run / "ensemble.json").is_file()
+    assert summary["ensemble"]["combine"] == "mean" and summary["ensemble"]["count"] == 2
+    assert [m["epochs"] for m in summary["members"]] == [cv["winner"]["chosen_epochs"]] * 2
+    assert summary["rows"] == {"train": 120, "validation": 0, "test": 30}
+    assert evaluate_run(store, cv["run_id"]).metrics["loss"] == pytest.approx(cv["final"]["metrics"]["test"]["loss"])
