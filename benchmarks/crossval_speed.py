@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_once(config: str, folds: int, workers: int, runs_dir: str) -> tuple[float, dict]:
-    """Seconds of one `nnctl crossval ... --json` and the cv summary it printed."""
+    """Seconds of one `nnctl crossval ... --json` and the cv summary it printed (which holds
+    the seconds of its phases: checks, folds, final model)."""
     command = [sys.executable, "-m", "nnctl", "crossval", config, "--folds", str(folds),
                "--workers", str(workers), "--runs-dir", runs_dir, "--json"]
     started = time.perf_counter()
@@ -46,6 +47,7 @@ def comparable(cv: dict) -> dict:
     for doc in (cv, cv["final"]):
         doc.pop("run_id", None)
     cv["final"].pop("run_dir", None)
+    cv.pop("seconds", None)
     return cv
 
 
@@ -58,6 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(w) for w in args.workers.split(",")]
     times: dict[int, list[float]] = {w: [] for w in counts}
+    fold_times: dict[int, list[float]] = {w: [] for w in counts}
     results: dict[int, dict] = {}
     print(f"{args.config}: {args.folds}-fold crossval, workers {counts}, {args.repeats} round(s), "
           f"{os.cpu_count()} cores", file=sys.stderr)
@@ -66,15 +69,19 @@ def main() -> None:
             for w in counts:
                 seconds, cv = run_once(args.config, args.folds, w, runs_dir)
                 times[w].append(seconds)
+                fold_times[w].append(cv["seconds"]["folds"])
                 results[w] = comparable(cv)
-                print(f"round {r + 1} workers {w}: {seconds:.2f} s", file=sys.stderr, flush=True)
+                print(f"round {r + 1} workers {w}: {seconds:.2f} s (folds {cv['seconds']['folds']:.2f} s, "
+                      f"final model {cv['seconds']['final']:.2f} s)", file=sys.stderr, flush=True)
     base = counts[0]
-    print(f"| workers | median s (min-max) | speed-up over {base} | same results |")
-    print("|---|---|---|---|")
+    print(f"| workers | command s, median (min-max) | speed-up over {base} | folds s, median | folds speed-up | same results |")
+    print("|---|---|---|---|---|---|")
     for w in counts:
         ratios = [b / t for b, t in zip(times[base], times[w])]
+        fold_ratios = [b / t for b, t in zip(fold_times[base], fold_times[w])]
         print(f"| {w} | {statistics.median(times[w]):.2f} ({min(times[w]):.2f}-{max(times[w]):.2f}) "
-              f"| {statistics.median(ratios):.2f}x | {'yes' if results[w] == results[base] else 'NO'} |")
+              f"| {statistics.median(ratios):.2f}x | {statistics.median(fold_times[w]):.2f} "
+              f"| {statistics.median(fold_ratios):.2f}x | {'yes' if results[w] == results[base] else 'NO'} |")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import itertools
 import json
 import math
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -235,6 +236,7 @@ def crossval(
     Bad input (folds, grid keys or values, the spec, the data, an unreachable scheduler)
     raises before the run directory is created. Ctrl-C cancels the jobs not yet finished,
     marks the run interrupted (completed folds stay in ``crossval/``) and re-raises."""
+    started = time.perf_counter()
     combos = plan(spec, folds, grid, base_dirs)
     base = combos[0].prepared
     metric = selection_metric(spec)
@@ -247,16 +249,20 @@ def crossval(
         if on_log:
             on_log(f"crossval: run {run.id}; folds in {run.path / 'crossval'}")
         cv = _cv_document(run, combos, metric, spec)
+        seconds = cv["seconds"] = {"checks": time.perf_counter() - started}
         jobs = [
             Job(spec=c.prepared.spec, base_dirs=tuple(str(b) for b in base_dirs), val_rows=tuple(rows.tolist()),
                 fixed=True, metric=metric, key=(ci, f), label=_label(c, f))
             for ci, c in enumerate(combos) for f, rows in enumerate(c.folds)
         ]
         results = _run_folds(run, combos, jobs, executor, cv, progress)
+        seconds["folds"] = time.perf_counter() - started - seconds["checks"]
         winner = _score(combos, results, cv, metric)
         final = _train_final(run, store, combos[winner], cv, executor, base_dirs, callbacks, on_warning, progress)
     finally:
         executor.close()
+    seconds["final"] = time.perf_counter() - started - seconds["checks"] - seconds["folds"]
+    run.write_json("crossval/cv.json", cv)
     return CrossvalResult(cv, final)
 
 

@@ -19,6 +19,7 @@ def _comparable(doc: dict) -> dict:
     """cv.json without what names the run (its id and folder)."""
     doc = json.loads(json.dumps(doc))
     doc.pop("run_id")
+    doc.pop("seconds")  # wall-clock times differ between runs
     doc["final"].pop("run_id")
     doc["final"].pop("run_dir")
     return doc
