@@ -32,6 +32,7 @@ import io
 import itertools
 import json
 import math
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -137,6 +138,26 @@ def merge_grid(spec_grid: dict[str, list[Any]], options: Sequence[str]) -> dict[
     return grid
 
 
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _without_override_notes(message: str) -> str:
+    """A spec error's first line without the ``--set`` wording of the override that carried it."""
+    message = re.sub(r"^--set '.*?': ", "", message.splitlines()[0])
+    return re.sub(r" \(from --set .*?\)(?=;|$)", "", message)
+
+
+def _check_grid_values(base_yaml: str, grid: dict[str, tuple[str, list[Any]]]) -> None:
+    """Each value alone on the base spec must give a valid spec: ``--grid KEY=VALUE: problem``."""
+    for key, (origin, values) in grid.items():
+        for value in values:
+            try:
+                parse_spec(base_yaml, source="the grid", overrides=[f"{key}={json.dumps(value)}"])
+            except SpecError as exc:
+                raise SpecError(f"{origin}={_show(value)}: {_without_override_notes(exc.message)}") from None
+
+
 def _combination_spec(base_yaml: str, settings: dict[str, Any], origins: dict[str, str]):
     """The base spec with ``settings`` applied as overrides and validated; errors name the
     grid option (or spec key) and the value."""
@@ -144,9 +165,8 @@ def _combination_spec(base_yaml: str, settings: dict[str, Any], origins: dict[st
     try:
         return parse_spec(base_yaml, source="the grid", overrides=overrides)
     except SpecError as exc:
-        shown = ", ".join(f"{origins[k]}={json.dumps(v)}" for k, v in settings.items())
-        first = exc.message.splitlines()[0].replace("(from --set ", "(from ").replace("--set ", "")
-        raise SpecError(f"{first}; in the combination {shown}") from None
+        shown = ", ".join(f"{origins[k]}={_show(v)}" for k, v in settings.items())
+        raise SpecError(f"{shown}: {_without_override_notes(exc.message)}") from None
 
 
 def _cross_validation_spec(spec):
@@ -199,13 +219,20 @@ def plan(spec, folds: int | None, grid_options: Sequence[str], base_dirs: Sequen
         raise UsageError(f"--folds {k}: must be at least 2")
     grid = merge_grid(spec.search.grid if spec.search is not None else {}, grid_options)
     base_yaml = dump_spec_yaml(spec.model_copy(update={"search": None}))
+    _check_grid_values(base_yaml, grid)
     origins = {key: origin for key, (origin, _) in grid.items()}
     keys = list(grid)
     points = [dict(zip(keys, values)) for values in itertools.product(*(grid[k][1] for k in keys))]
     combos = []
     for i, settings in enumerate(points, start=1):
         combo_spec = _combination_spec(base_yaml, settings, origins) if settings else spec
-        p = prepare(_cross_validation_spec(combo_spec), base_dirs)
+        try:
+            p = prepare(_cross_validation_spec(combo_spec), base_dirs)
+        except SpecError as exc:
+            if not settings:
+                raise
+            shown = ", ".join(f"{origins[k]}={_show(v)}" for k, v in settings.items())
+            raise SpecError(f"{shown}: {exc.message.splitlines()[0]}", hint=exc.hint) from None
         _check_folds(k, p)
         y = p.splits.y_train if p.splits.prep.task == "classification" else None
         fold_rows = stratified_folds(y, len(p.splits.y_train), k, np.random.default_rng(fold_seed_sequence(p.seed)))
