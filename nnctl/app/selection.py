@@ -275,17 +275,21 @@ def crossval(
         run = store.create(base.spec.name)
         if on_log:
             on_log(f"crossval: run {run.id}; folds in {run.path / 'crossval'}")
-        cv = _cv_document(run, combos, metric, spec)
+        cv = _cv_document(run, combos, metric)
         seconds = cv["seconds"] = {"checks": time.perf_counter() - started}
         jobs = [
             Job(spec=c.prepared.spec, base_dirs=tuple(str(b) for b in base_dirs), val_rows=tuple(rows.tolist()),
                 fixed=True, metric=metric, key=(ci, f), label=_label(c, f))
             for ci, c in enumerate(combos) for f, rows in enumerate(c.folds)
         ]
-        results = _run_folds(run, combos, jobs, executor, cv, progress)
-        seconds["folds"] = time.perf_counter() - started - seconds["checks"]
-        winner = _score(combos, results, cv, metric)
-        final = _train_final(run, store, combos[winner], cv, executor, base_dirs, callbacks, on_warning, progress)
+        try:
+            results = _run_folds(run, combos, jobs, executor, cv, progress)
+            seconds["folds"] = time.perf_counter() - started - seconds["checks"]
+            winner = _score(combos, results, cv, metric)
+            final = _train_final(run, store, combos[winner], cv, base_dirs, callbacks, executor, progress)
+        except BaseException as exc:
+            _mark_stopped(run, cv, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", len(jobs))
+            raise
     finally:
         executor.close()
     seconds["final"] = time.perf_counter() - started - seconds["checks"] - seconds["folds"]
@@ -308,7 +312,17 @@ def _grid_values(combos: list[_Combination]) -> dict[str, list[Any]]:
     return grid
 
 
-def _cv_document(run: RunDir, combos: list[_Combination], metric: str, spec) -> dict[str, Any]:
+def _mark_stopped(run: RunDir, cv: dict[str, Any], status: str, jobs: int) -> None:
+    """Record a cross-validation cut short: cv.json with the folds that finished, the run's status."""
+    cv["status"] = status
+    run.write_json("crossval/cv.json", cv)
+    summary = run.read_json("summary.json")
+    done = sum(len(c["folds"]) for c in cv["combinations"])
+    run.write_json("summary.json", {**summary, "status": status, "stop_reason": status,
+                                    "crossval": {"completed_folds": done, "jobs": jobs}})
+
+
+def _cv_document(run: RunDir, combos: list[_Combination], metric: str) -> dict[str, Any]:
     p = combos[0].prepared
     cv = {
         "run_id": run.id, "status": "running", "folds": len(combos[0].folds), "metric": metric,
@@ -327,33 +341,27 @@ def _cv_document(run: RunDir, combos: list[_Combination], metric: str, spec) -> 
     return cv
 
 
-def _run_folds(run, combos, jobs, executor, cv, progress) -> dict[tuple[int, int], JobResult]:
+def _run_folds(run: RunDir, combos: list[_Combination], jobs: list[Job], executor: Any, cv: dict[str, Any],
+               progress: Progress | None) -> dict[tuple[int, int], JobResult]:
+    """Run the fold jobs; each finished fold is written at once (its metrics.csv, its row
+    in cv.json's combination) and the progress shows the best fold so far."""
     results: dict[tuple[int, int], JobResult] = {}
     mode = cv["mode"]
     best: tuple[float, str] | None = None
     (run.path / "crossval").mkdir(exist_ok=True)
     if progress:
         progress(0, len(jobs), "")
-    try:
-        with contextlib.closing(executor.map_unordered(run_job, jobs)) as finished:
-            for index, result in finished:
-                ci, f = jobs[index].key
-                results[(ci, f)] = result
-                _write_fold(run, combos[ci], f, result)
-                cv["combinations"][ci]["folds"] = _fold_rows(combos[ci], results, ci)
-                value = result.best_value if mode == "min" else -result.best_value
-                if math.isfinite(value) and (best is None or value < best[0]):
-                    best = (value, f"best {cv['metric']}={result.best_value:.4g} ({result.label})")
-                if progress:
-                    progress(len(results), len(jobs), best[1] if best else "")
-    except BaseException as exc:
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        cv["status"] = status
-        run.write_json("crossval/cv.json", cv)
-        summary = run.read_json("summary.json")
-        run.write_json("summary.json", {**summary, "status": status, "stop_reason": status,
-                                        "crossval": {"completed_folds": len(results), "jobs": len(jobs)}})
-        raise
+    with contextlib.closing(executor.map_unordered(run_job, jobs)) as finished:
+        for index, result in finished:
+            ci, f = jobs[index].key
+            results[(ci, f)] = result
+            _write_fold(run, combos[ci], f, result)
+            cv["combinations"][ci]["folds"] = _fold_rows(combos[ci], results, ci)
+            value = result.best_value if mode == "min" else -result.best_value
+            if math.isfinite(value) and (best is None or value < best[0]):
+                best = (value, f"best {cv['metric']}={result.best_value:.4g} ({result.label})")
+            if progress:
+                progress(len(results), len(jobs), best[1] if best else "")
     return results
 
 
@@ -375,7 +383,7 @@ def history_csv(rows: list[dict[str, float]], n_layers: int, metric: str) -> str
     return buf.getvalue()
 
 
-def _fold_rows(combo: _Combination, results, ci: int) -> list[dict[str, Any]]:
+def _fold_rows(combo: _Combination, results: dict[tuple[int, int], JobResult], ci: int) -> list[dict[str, Any]]:
     out = []
     for f in range(len(combo.folds)):
         r = results.get((ci, f))
@@ -385,27 +393,33 @@ def _fold_rows(combo: _Combination, results, ci: int) -> list[dict[str, Any]]:
     return out
 
 
-def _score(combos, results, cv, metric: str) -> int:
+def _score_combination(c: _Combination, entry: dict[str, Any], fold_results: list[JobResult], mode: str) -> None:
+    """Fill in one combination's E*, its score (mean ± std at E*), the per-fold values at
+    E* and the mean ± std of the per-fold best values."""
+    curves = np.stack([r.curve(c.prepared.spec.training.epochs) for r in fold_results])
+    chosen, mean, std = choose_epoch(curves, mode)
+    best_values = np.array([r.best_value for r in fold_results], dtype=float)
+    for row in entry["folds"]:
+        row["value_at_chosen"] = _num(float(curves[row["fold"] - 1, chosen - 1])) if chosen else None
+    entry.update(
+        chosen_epochs=chosen, score={"mean": _num(mean), "std": _num(std)},
+        best_value={"mean": _num(float(best_values.mean())), "std": _num(float(best_values.std()))},
+        mean_best_epoch=float(np.mean([r.best_epoch for r in fold_results])), winner=False,
+    )
+
+
+def _score(combos: list[_Combination], results: dict[tuple[int, int], JobResult], cv: dict[str, Any],
+           metric: str) -> int:
     """Fill in each combination's scores and the winner's index (0-based)."""
     mode = metric_mode(metric)
     ranking = []
-    for ci, (c, entry) in enumerate(zip(combos, cv["combinations"])):
-        epochs = c.prepared.spec.training.epochs
-        fold_results = [results[(ci, f)] for f in range(len(c.folds))]
-        curves = np.stack([r.curve(epochs) for r in fold_results])
-        chosen, mean, std = choose_epoch(curves, mode)
-        best_values = np.array([r.best_value for r in fold_results], dtype=float)
-        for row, r in zip(entry["folds"], fold_results):
-            row["value_at_chosen"] = _num(float(curves[row["fold"] - 1, chosen - 1])) if chosen else None
-        entry.update(
-            chosen_epochs=chosen, score={"mean": _num(mean), "std": _num(std)},
-            best_value={"mean": _num(float(best_values.mean())), "std": _num(float(best_values.std()))},
-            mean_best_epoch=float(np.mean([r.best_epoch for r in fold_results])), winner=False,
-        )
-        if chosen:
-            ranking.append(((mean if mode == "min" else -mean), entry["parameters"], ci))
+    with np.errstate(invalid="ignore"):  # folds that diverged have no finite best value
+        for ci, (c, entry) in enumerate(zip(combos, cv["combinations"])):
+            _score_combination(c, entry, [results[(ci, f)] for f in range(len(c.folds))], mode)
+            if entry["chosen_epochs"]:
+                ranking.append(((entry["score"]["mean"] if mode == "min" else -entry["score"]["mean"]),
+                                entry["parameters"], ci))
     if not ranking:
-        cv["status"] = "failed"
         raise TrainingFailed(f"every fold diverged ({metric} never finite); lower the learning rate")
     winner = min(ranking)[2]
     cv["combinations"][winner]["winner"] = True
@@ -415,8 +429,10 @@ def _score(combos, results, cv, metric: str) -> int:
     return winner
 
 
-def _train_final(run, store, combo, cv, executor, base_dirs, callbacks, on_warning, progress):
-    """The winner's settings on all non-test rows for the chosen epochs, into ``run``."""
+def _train_final(run: RunDir, store: RunStore, combo: _Combination, cv: dict[str, Any], base_dirs: Sequence[Path],
+                 callbacks: Sequence[Any], executor: Any, progress: Progress | None) -> Any:
+    """The winner's settings on all non-test rows for the chosen epochs, into ``run``: one
+    network (``best.npz`` after the last epoch), or the ensemble when the spec has restarts."""
     p = combo.prepared
     final_spec = p.spec.model_copy(update={
         "training": p.spec.training.model_copy(update={"epochs": cv["winner"]["chosen_epochs"]}),

@@ -183,3 +183,18 @@ def test_ctrl_c_stops_the_worker_processes_and_exits_130(tmp_path: Path) -> None
     finished = [f["fold"] for f in cv["combinations"][0]["folds"]]
     assert cv["status"] == "interrupted" and 1 <= len(finished) < 10
     assert all((run / "crossval" / f"fold-{f:02d}" / "metrics.csv").is_file() for f in finished)
+
+
+def test_every_fold_diverging_is_exit_1_with_the_run_marked_failed(tmp_path: Path) -> None:
+    from tests.cli._helpers import nnctl_subprocess
+
+    diverge = ("--set", "optimizer.name=sgd", "--set", "optimizer.lr=1000", "--set", "model.layers[0].activation=relu",
+               "--set", "regularization.l2=0", "--set", "training.epochs=4")
+    out = nnctl_subprocess("crossval", "configs/diabetes.yaml", *diverge, "--folds", "2", "--workers", "1",
+                           "--runs-dir", tmp_path)
+    assert out.exit_code == 1
+    assert out.error_lines() == ["error: every fold diverged (val_loss never finite); lower the learning rate"]
+    assert "Warning" not in out.stderr and "Traceback" not in out.stderr
+    (run,) = tmp_path.iterdir()
+    assert json.loads((run / "summary.json").read_text())["status"] == "failed"
+    assert json.loads((run / "crossval" / "cv.json").read_text())["status"] == "failed"
