@@ -57,7 +57,7 @@ class Job:
 @dataclass(frozen=True)
 class JobResult:
     """What a job sends back: every epoch's logs, the best epoch of ``metric`` and its
-    value, how training ended, and the kept weights (dense layers only)."""
+    value, how training ended, and the kept weights (dense layers only; none for a fold)."""
 
     key: tuple[int, ...]
     label: str
@@ -160,5 +160,6 @@ def _train(job: Job) -> JobResult:
     return JobResult(
         key=job.key, label=job.label, history=history.rows, metric=job.metric, best_epoch=best.best_epoch,
         best_value=float(best.best), stop_reason=result.stop_reason, epochs=result.epochs,
-        rows={"train": len(X), "validation": len(Xv)}, state=net.state_dict(),
+        rows={"train": len(X), "validation": len(Xv)},
+        state=net.state_dict() if job.val_rows is None else {},  # a fold's weights are not used
     )
