@@ -28,6 +28,7 @@ from nnctl.app.runs import RunDir, RunStore
 from nnctl.app.selection import history_csv
 from nnctl.app.spec import dump_spec_yaml
 from nnctl.app.training import (
+    Prepared,
     RunResult,
     _final_metrics,
     _json_metrics,
@@ -95,13 +96,15 @@ def train_restarts(
     return _save_ensemble(run, p, results, combine, metric, base, started)
 
 
-def _inline():
+def _inline() -> Any:
     from nnctl.app.executors import LocalExecutor
 
     return LocalExecutor(1)
 
 
-def _run_members(run, p, jobs, executor, base, progress) -> list[JobResult]:
+def _run_members(run: RunDir, p: Prepared, jobs: list[Job], executor: Any, base: dict[str, Any],
+                 progress: Callable[[int, int, str], None] | None) -> list[JobResult]:
+    """Run the member jobs; each finished member's files are written at once."""
     results: dict[int, JobResult] = {}
     best: tuple[float, str] | None = None
     prep_arrays = p.splits.prep.to_arrays()
@@ -130,7 +133,10 @@ def _run_members(run, p, jobs, executor, base, progress) -> list[JobResult]:
     return [results[i] for i in range(len(jobs))]
 
 
-def _save_ensemble(run, p, results: list[JobResult], combine: str, metric: str, base, started) -> RestartsResult:
+def _save_ensemble(run: RunDir, p: Prepared, results: list[JobResult], combine: str, metric: str,
+                   base: dict[str, Any], started: float) -> RestartsResult:
+    """Load the members, pick the best, measure members and ensemble, write ensemble.json,
+    best.npz and summary.json."""
     spec, splits = p.spec, p.splits
     nets = []
     for r in results:
