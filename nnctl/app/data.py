@@ -39,6 +39,7 @@ __all__ = [
     "Splits",
     "data_dir",
     "load_splits",
+    "refit_scaling",
     "resolve_source",
     "split_indices",
     "transform_file",
@@ -532,6 +533,19 @@ def _permute_rows(X: np.ndarray, order: np.ndarray) -> None:
                 break
             X[i] = X[j]
             i = j
+
+
+def refit_scaling(prep: Preprocessor, Z: np.ndarray, y: np.ndarray | None = None,
+                  scale_target: bool = False) -> Preprocessor:
+    """``prep`` with its input scaling fitted again on other rows: ``Z`` holds them encoded
+    but unscaled (one-hot units as they are), and for regression ``y`` their targets in
+    data units (n, k). Categories and classes stay; the scaling is fitted as in ``fit``."""
+    offset, scale = _fit_scaler(Z, prep.numeric_units, prep.normalize)
+    target_mean, target_scale = prep.target_mean, prep.target_scale
+    if prep.task == "regression":
+        target_mean, target_scale = _target_scaling(prep.task, y, scale_target)
+    return Preprocessor(prep.task, prep.feature_columns, prep.target, prep.categorical, prep.normalize,
+                        offset, scale, prep.classes, target_mean, target_scale)
 
 
 def transform_file(path: Path, prep: Preprocessor, dtype: Any = np.float32,

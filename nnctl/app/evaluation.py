@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from nnctl.app import data as data_mod
+from nnctl.app.ensemble import ENSEMBLE_FILE, load_ensemble
 from nnctl.app.errors import DataError, NnctlError
 from nnctl.app.model import build_network, seed_sequences, target_matrix
 from nnctl.app.runs import RunDir, RunStore
@@ -38,7 +39,8 @@ def split_metrics(net: MLP, loss_name: str, x: np.ndarray, y: np.ndarray, prep, 
     loss = get_loss(loss_name, net.activations[-1].name)
     out: dict[str, Any] = {"loss": loss.value(z, a, t) / len(x), "rows": int(len(x))}
     if prep.task == "classification":
-        pred = predicted_classes(a)
+        vote = getattr(net, "predict_classes", None)  # an ensemble decides its classes itself
+        pred = vote(x) if vote is not None else predicted_classes(a)
         out["accuracy"] = accuracy(y, pred)
         if with_confusion:
             out["confusion"] = confusion_matrix(y, pred, len(prep.classes)).tolist()
@@ -66,8 +68,12 @@ class EvalResult:
 
 
 def load_model(run: RunDir, checkpoint: str = "best.npz"):
-    """The run's resolved spec, its network loaded from ``checkpoint`` and its preprocessing."""
+    """The run's resolved spec, its network loaded from ``checkpoint`` and its preprocessing.
+
+    A run of several restarts (``ensemble.json``) gives its whole ensemble as the network."""
     spec = parse_spec(run.file("spec.yaml").read_text(encoding="utf-8"), source=str(run.file("spec.yaml")))
+    if checkpoint == "best.npz" and run.file(ENSEMBLE_FILE).exists():
+        return spec, *load_ensemble(run, spec)
     state = run.load_checkpoint(checkpoint)
     try:
         prep = data_mod.Preprocessor.from_arrays(state)

@@ -21,12 +21,30 @@ from nnctl.engine.callbacks import (
 from nnctl.engine.network import MLP
 from nnctl.engine.optimizers import SGD, make_optimizer
 from nnctl.engine.schedules import Schedule, make_schedule
+from nnctl.engine.trainer import FitConfig
 
 
 def seed_sequences(seed: int) -> tuple[np.random.SeedSequence, ...]:
     """Independent seed sequences (data split, initialization, training) from one seed,
     so that e.g. changing the split leaves the initial weights unchanged."""
     return tuple(np.random.SeedSequence(seed).spawn(3))
+
+
+def fold_seed_sequence(seed: int) -> np.random.SeedSequence:
+    """The stream that assigns rows to cross-validation folds: the fourth child of the
+    spec seed's sequence, independent of the split, initialization and training streams."""
+    return np.random.SeedSequence(seed, spawn_key=(3,))
+
+
+def member_seed_sequences(seed: int, member: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
+    """(initialization, training) streams of restart member ``member`` (0-based).
+
+    Member 0 uses the plain run's streams, so one restart equals ``nnctl train``; member
+    i > 0 uses the i-th children of those streams (spawn keys (1, i) and (2, i)). The data
+    split is the same for every member."""
+    if member == 0:
+        return seed_sequences(seed)[1:]  # type: ignore[return-value]
+    return np.random.SeedSequence(seed, spawn_key=(1, member)), np.random.SeedSequence(seed, spawn_key=(2, member))
 
 
 def output_units(task: str, n_classes: int | None, output: str, n_targets: int) -> int:
@@ -44,7 +62,7 @@ def target_matrix(y: np.ndarray, task: str, units: int, dtype: np.dtype) -> np.n
     """Targets as a float matrix (rows, units): one-hot class rows (a 0/1 column for a
     single sigmoid unit), or the regression targets themselves."""
     if task == "regression":
-        return np.ascontiguousarray(y.reshape(len(y), -1), dtype=dtype)
+        return np.ascontiguousarray(y if y.ndim == 2 else y.reshape(-1, 1), dtype=dtype)  # (0, k) stays (0, k)
     if units == 1:
         return y.reshape(-1, 1).astype(dtype)
     t = np.zeros((len(y), units), dtype=dtype)
@@ -89,6 +107,17 @@ def _find(path: Path, base_dirs: Sequence[Path]) -> Path:
         if (base / path).exists():
             return base / path
     return path
+
+
+def fit_config(spec, prep, n_train: int, metric: str) -> FitConfig:
+    """The engine's loop settings for a resolved spec trained on ``n_train`` rows."""
+    scaled = prep.task == "regression" and prep.target_scale is not None
+    return FitConfig(
+        epochs=spec.training.epochs, batch_size=n_train if spec.training.batch_size == "full" else spec.training.batch_size,
+        lr=spec.optimizer.lr, schedule=build_schedule(spec), shuffle=spec.training.shuffle,
+        l2=spec.regularization.l2, max_norm=spec.regularization.max_norm, metric=metric,
+        target_scale=prep.target_scale if scaled else 1.0,
+    )
 
 
 def build_optimizer(spec, size: int) -> SGD:

@@ -326,6 +326,28 @@ class CheckpointSpec(_Section):
     )
 
 
+# ---------------------------------------------------------------- model selection
+class RestartsSpec(_Section):
+    """Several trainings from different random initial weights, combined into one model."""
+
+    count: int = Field(1, ge=1, le=1000, description="Number of trainings (members); 1 means a single network.")
+    combine: Literal["vote", "mean", "best"] = Field(
+        "vote", description="vote: majority of the members' classes; mean: averaged outputs; "
+        "best: the member with the best validation metric."
+    )
+
+
+class SearchSpec(_Section):
+    """k-fold cross-validation over every combination of the grid (nnctl crossval)."""
+
+    folds: int = Field(10, ge=2, le=100_000, description="Number of cross-validation folds (k).")
+    grid: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="Spec key (dotted path, e.g. model.layers[0].units) -> values to try; "
+        "every combination is cross-validated.",
+    )
+
+
 # ---------------------------------------------------------------- the spec
 def needs_validation_key(spec: dict[str, Any]) -> str | None:
     """The key path that needs validation rows when ``data.split.validation`` is 0, else None.
@@ -369,6 +391,8 @@ class Spec(_Section):
     stopping: StoppingSpec = Field(default=StoppingSpec(), description="Stopping criteria.")
     regularization: RegularizationSpec = Field(default=RegularizationSpec(), description="Weight penalties.")
     checkpoint: CheckpointSpec = Field(default=CheckpointSpec(), description="Checkpoints for resuming.")
+    restarts: RestartsSpec | None = Field(None, description="Train several networks and combine them.")
+    search: SearchSpec | None = Field(None, description="Cross-validated search (nnctl crossval).")
 
     @field_validator("seed", mode="before")
     @classmethod

@@ -188,26 +188,30 @@ def prepare(spec, base_dirs: Sequence[Path] = ()) -> Prepared:
 
 def train_from_spec(
     spec, store: RunStore, callbacks: Sequence[Callback] = (), base_dirs: Sequence[Path] = (),
-    on_warning=None,
+    on_warning=None, run: RunDir | None = None, keep_last: bool = False,
 ) -> RunResult:
     """Train the spec's network and record it in a new run directory.
 
     Everything that can be wrong with the spec or data is checked before the run
     directory is created, so bad input never leaves a half-written run.
+
+    ``run``: record into this already-created run directory instead (``nnctl crossval``
+    writes its folds there first). ``keep_last``: the kept model (best.npz) is the one
+    after the last epoch, whatever the best epoch was (a fixed-length final training).
     """
     started = time.time()
     p = prepare(spec, base_dirs)
     for w in p.warnings:
         if on_warning:
             on_warning(w)
-    run = store.create(p.spec.name)
+    run = run if run is not None else store.create(p.spec.name)
     with run.lock():
         try:
             run.write_text("spec.yaml", dump_spec_yaml(p.spec))
         except OSError as exc:
             raise StorageError(f"{run.file('spec.yaml')}: cannot write ({exc.strerror})") from None
-        base = _summary_base(run, p, base_dirs, started)
-        return _train(run, p, base, callbacks, None, started, on_warning)
+        base = {**_summary_base(run, p, base_dirs, started), **({"keep_last": True} if keep_last else {})}
+        return _train(run, p, base, callbacks, None, started, on_warning, keep_last)
 
 
 def resume_run(
@@ -263,9 +267,10 @@ def resume_run(
                 raise NnctlError(f"{run.file('last.npz')}: {exc}") from None
         if spec is not None:
             run.write_text("spec.yaml", dump_spec_yaml(p.spec))
+        keep_last = bool(summary.get("keep_last", False))
         base = {**_summary_base(run, p, base_dirs, started), "created": summary.get("created"),
-                "resumed": int(summary.get("resumed", 0)) + 1}
-        return _train(run, p, base, callbacks, arrays, started, on_warning)
+                "resumed": int(summary.get("resumed", 0)) + 1, **({"keep_last": True} if keep_last else {})}
+        return _train(run, p, base, callbacks, arrays, started, on_warning, keep_last)
 
 
 def _resume_arrays(run: RunDir) -> dict[str, np.ndarray] | None:
@@ -277,7 +282,8 @@ def _resume_arrays(run: RunDir) -> dict[str, np.ndarray] | None:
 
 
 def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[Callback],
-           resume: dict[str, np.ndarray] | None, started: float, on_warning=None) -> RunResult:
+           resume: dict[str, np.ndarray] | None, started: float, on_warning=None,
+           keep_last: bool = False) -> RunResult:
     """Train ``p`` into ``run`` (from ``resume`` when given) and write its summary."""
     spec, splits, prep, seed, metric = p.spec, p.splits, p.splits.prep, p.seed, p.metric
     dtype = np.dtype(spec.dtype)
@@ -333,14 +339,20 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
                                hint=f"free space, then: nnctl resume {run.id}") from None
         raise
     fit_seconds = time.time() - fit_started
-    if spec.stopping.restore_best and best.best_epoch > 0:
+    if keep_last:  # a fixed-length training keeps the model after its last epoch
+        try:
+            run.save_checkpoint("best.npz", {**net.state_dict(), **fixed})
+        except OSError as exc:
+            raise StorageError(f"{run.file('best.npz')}: cannot write ({exc.strerror})") from None
+    elif spec.stopping.restore_best and best.best_epoch > 0:
         net.params[...] = best.best_params
+    best_epoch = result.epochs if keep_last else best.best_epoch
 
     metrics = _final_metrics(net, spec, splits)
     status = {"diverged": "diverged", "interrupted": "interrupted"}.get(result.stop_reason, "completed")
     summary = {
         **base, "status": status, "stop_reason": result.stop_reason, "epochs": result.epochs,
-        "best_epoch": best.best_epoch, "best_metric": {best.metric: _num(best.best)},
+        "best_epoch": best_epoch, "best_metric": {best.metric: _num(best.best)},
         "metrics": _json_metrics(metrics), "seconds": {"total": time.time() - started, "training": fit_seconds},
         "warnings": [*p.warnings, *(f.message for f in diagnosis.findings)],
         "diagnosis": [f.to_dict() for f in diagnosis.findings],
@@ -352,7 +364,7 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
                            hint=f"free space, then: nnctl resume {run.id}") from None
     return RunResult(
         run_id=run.id, run_dir=str(run.path), name=spec.name, status=status, stop_reason=result.stop_reason,
-        epochs=result.epochs, best_epoch=best.best_epoch, seed=seed, task=prep.task, metrics=metrics,
+        epochs=result.epochs, best_epoch=best_epoch, seed=seed, task=prep.task, metrics=metrics,
         warnings=summary["warnings"], seconds=time.time() - started, diagnosis=summary["diagnosis"],
         resumed_from=resumed_from,
     )

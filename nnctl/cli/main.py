@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from nnctl.cli import runs as runs_cli
+from nnctl.cli.crossval import crossval
 from nnctl.cli.evaluate import evaluate
 from nnctl.cli.gradcheck import gradcheck
 from nnctl.cli.plot import plot
@@ -17,7 +18,8 @@ app = typer.Typer(
     help="Train multilayer perceptrons from YAML experiment specs.\n\n"
     "  nnctl train configs/iris.yaml      train, write runs/<run-id>/\n\n"
     "  nnctl evaluate latest              metrics of a saved run on its test split\n\n"
-    "  nnctl resume RUN                   continue an interrupted run",
+    "  nnctl resume RUN                   continue an interrupted run\n\n"
+    "  nnctl crossval configs/iris.yaml   k-fold cross-validation, then the final model",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -32,6 +34,7 @@ app.command()(gradcheck)
 app.command()(predict)
 app.command()(plot)
 app.add_typer(runs_cli.app, name="runs")
+app.command()(crossval)
 
 
 def _version(value: bool) -> None:

@@ -24,3 +24,17 @@ SetOpt = Annotated[
         "--set model.layers[0].units=8. Repeatable.",
     ),
 ]
+WorkersOpt = Annotated[
+    Optional[int],
+    typer.Option("--workers", help="Local worker processes for independent jobs \\[default: the number of cores].",
+                 show_default=False),
+]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option("--executor", metavar="local|dask",
+                 help="Run jobs in local processes, or on a Dask distributed cluster (needs --scheduler)."),
+]
+SchedulerOpt = Annotated[
+    Optional[str],
+    typer.Option("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786."),
+]

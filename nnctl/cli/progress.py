@@ -76,3 +76,56 @@ _SHORT = {"train_loss": "loss", "train_accuracy": "acc", "train_rmse": "rmse",
 
 def _describe(logs: dict[str, float]) -> str:
     return " ".join(f"{short}={logs[k]:.4g}" for k, short in _SHORT.items() if k in logs)
+
+
+class JobBar:
+    """One rich progress bar over independent jobs, with the running best beside it.
+    Call it as ``bar(done, total, note)``; ``close()`` stops it."""
+
+    def __init__(self, console, what: str = "jobs") -> None:
+        self.console, self.what = console, what
+        self.progress = None
+
+    def __call__(self, done: int, total: int, note: str) -> None:
+        if self.progress is None:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn(f"[bold]{self.what}"), MofNCompleteColumn(), BarColumn(bar_width=24),
+                TimeElapsedColumn(), TextColumn("{task.description}"), console=self.console,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("", total=total)
+        self.progress.update(self.task, completed=done, description=note)
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+class JobLines:
+    """Plain progress over jobs: one stderr line per finished job."""
+
+    def __init__(self, what: str = "jobs") -> None:
+        self.what = what
+
+    def __call__(self, done: int, total: int, note: str) -> None:
+        if done:
+            print(f"{self.what} {done}/{total} {note}".rstrip(), file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+def job_progress(rich: bool, console_factory, what: str = "jobs"):
+    """A rich bar on a terminal, plain lines otherwise."""
+    return JobBar(console_factory(), what) if rich else JobLines(what)

@@ -8,7 +8,18 @@ from typing import Annotated, Optional
 import typer
 
 from nnctl.cli import output
-from nnctl.cli.options import JsonOpt, QuietOpt, RunsDirOpt, SetOpt
+from nnctl.cli.options import ExecutorOpt, JsonOpt, QuietOpt, RunsDirOpt, SchedulerOpt, SetOpt, WorkersOpt
+
+RestartsOpt = Annotated[
+    Optional[int],
+    typer.Option("--restarts", metavar="N", help="Train N networks from different initial weights and combine "
+                 "them (sets restarts.count).", show_default=False),
+]
+CombineOpt = Annotated[
+    Optional[str],
+    typer.Option("--combine", metavar="vote|mean|best", help="How restarts are combined \\[default: vote].",
+                 show_default=False),
+]
 
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Resume even though the spec or the data file changed since the run began.")
@@ -26,6 +37,11 @@ def train(
     runs_dir: RunsDirOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
+    restarts: RestartsOpt = None,
+    combine: CombineOpt = None,
+    workers: WorkersOpt = None,
+    executor: ExecutorOpt = "local",
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Train the network a spec describes and save it as a new run.
 
@@ -33,6 +49,10 @@ def train(
     best.npz / last.npz (weights, preprocessing and the state to resume from) and
     summary.json.  Ctrl-C or SIGTERM stops after the current minibatch and saves a
     checkpoint (a second one stops at once); continue with `nnctl resume RUN`.
+
+    With --restarts N (or restarts: {count: N, combine: vote|mean|best} in the spec)
+    N networks train as independent jobs (--workers, --executor) and their ensemble is
+    the run's model.
 
     Exit codes: 0 trained, 1 diverged or failed, 2 bad spec, data or arguments,
     130 interrupted.
@@ -42,7 +62,18 @@ def train(
         from nnctl.app.spec import load_spec
         from nnctl.app.training import resume_run, train_from_spec
 
+        from nnctl.cli.restarts import train_ensemble, with_restarts
+
         loaded = load_spec(spec, set_ or [])
+        if restarts is not None or combine is not None:
+            loaded = with_restarts(loaded, restarts, combine)
+        if loaded.restarts is not None and loaded.restarts.count > 1:
+            if resume is not None:
+                from nnctl.app.errors import UsageError
+
+                raise UsageError("--resume: a run with restarts cannot be resumed; train it again")
+            train_ensemble(loaded, spec, runs_dir, json_, quiet, workers, executor, scheduler)
+            return
         callbacks = _progress(json_, quiet)
         store = RunStore(runs_dir)
         if resume is not None:
