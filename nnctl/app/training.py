@@ -234,6 +234,12 @@ def resume_run(
     if status == "diverged":
         raise NnctlError(f"run {run.id} diverged (loss became NaN or inf); resuming it would diverge again",
                          hint="lower the learning rate or normalize the inputs, and train again")
+    if summary.get("kind") == "crossval" and not summary.get("keep_last"):
+        raise NnctlError(f"run {run.id} is a cross-validation stopped during its folds; it cannot be resumed",
+                         hint=f"run nnctl crossval again (the finished folds are in {run.file('crossval')})")
+    if run.file("ensemble.json").exists() or run.file("members").is_dir():
+        raise NnctlError(f"run {run.id} combines several restarts; resume continues single trainings only",
+                         hint="train the spec again")
     with run.lock():
         run.remove_temp_files()
         stored = parse_spec(run.file("spec.yaml").read_text(encoding="utf-8"), source=str(run.file("spec.yaml")))

@@ -318,3 +318,16 @@ def test_a_runs_directory_that_cannot_be_written_is_one_line_exit_1(tmp_path: Pa
     out = nnctl("train", CONFIGS / "xor.yaml", "--runs-dir", tmp_path / "runs")
     assert out.exit_code == 1
     assert out.error_lines() == [f"error: {tmp_path / 'runs'}: cannot create a run (Read-only file system)"]
+
+
+def test_runs_that_are_not_single_trainings_are_not_resumed(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    ensemble = nnctl("train", CONFIGS / "xor.yaml", "--restarts", "2", "--workers", "1", "--runs-dir", runs_dir,
+                     "--quiet", "--set", "training.epochs=5")
+    assert ensemble.exit_code == 0, ensemble.output
+    run = RunStore(runs_dir).resolve(ensemble.stdout.strip().splitlines()[-1])
+    summary = json.loads(run.file("summary.json").read_text())
+    run.file("summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
+    out = nnctl("resume", run.id, "--runs-dir", runs_dir)
+    assert out.exit_code == 2
+    assert out.error_lines() == [f"error: run {run.id} combines several restarts; resume continues single trainings only"]
