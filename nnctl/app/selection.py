@@ -40,13 +40,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import yaml
 
 from nnctl.app.errors import SpecError, TrainingFailed, UsageError
 from nnctl.app.jobs import Job, JobResult, one_blas_thread, run_job
 from nnctl.app.model import fold_seed_sequence
 from nnctl.app.runs import RunDir, RunStore, iter_columns
-from nnctl.app.spec import SpecLoader, dump_spec_yaml, parse_spec
+from nnctl.app.spec import dump_spec_yaml, parse_spec, read_yaml_value
 from nnctl.app.spec_schema import StoppingSpec
 from nnctl.app.training import Prepared, RunResult, prepare, train_from_spec
 from nnctl.engine.callbacks import metric_mode
@@ -108,14 +107,10 @@ def parse_grid_option(item: str) -> tuple[str, list[Any]]:
     key = key.strip()
     if not sep or not key or not text.strip():
         raise UsageError(f"--grid {item!r}: expected KEY=V1,V2,... e.g. model.layers[0].units=2,4,8")
-    loader = SpecLoader(f"[{text}]")
     try:
-        values = loader.get_single_data()
-    except (yaml.YAMLError, SpecError) as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UsageError(f"--grid {item!r}: cannot read the values: {problem}") from None
-    finally:
-        loader.dispose()
+        values = read_yaml_value(f"[{text}]")
+    except ValueError as exc:
+        raise UsageError(f"--grid {item!r}: cannot read the values: {exc}") from None
     if not values or any(v is None for v in values):
         raise UsageError(f"--grid {item!r}: expected one or more comma-separated values")
     return key, values

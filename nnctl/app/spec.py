@@ -212,15 +212,23 @@ def _parse_override(override: str) -> tuple[KeyPath, Any]:
             f"--set {override!r}: expected KEY=VALUE with KEY a dotted path like model.layers[0].units"
         )
     path: KeyPath = tuple(name if name else int(index) for name, index in _PART_RE.findall(key))
-    loader = SpecLoader(text)  # a SafeLoader: plain data only, no Python objects
     try:
-        value = loader.get_single_data()
+        value = read_yaml_value(text)
+    except ValueError as exc:
+        raise SpecError(f"--set {override!r}: cannot read the value: {exc}") from None
+    return path, value
+
+
+def read_yaml_value(text: str) -> Any:
+    """One YAML value from a command-line argument, with the spec's safe loader (plain
+    data only: no Python objects, no tags); ValueError with the problem otherwise."""
+    loader = SpecLoader(text)
+    try:
+        return loader.get_single_data()
     except (yaml.YAMLError, SpecError) as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"--set {override!r}: cannot read the value: {problem}") from None
+        raise ValueError(getattr(exc, "problem", None) or str(exc).splitlines()[0]) from None
     finally:
         loader.dispose()
-    return path, value
 
 
 def _apply_override(data: dict[str, Any], path: KeyPath, value: Any, override: str) -> None:

@@ -16,18 +16,7 @@ class RichProgress(Callback):
         self.console = console
 
     def on_train_begin(self, state: TrainingState) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("[bold]epoch"), MofNCompleteColumn(), BarColumn(bar_width=24), TimeElapsedColumn(),
-            TextColumn("{task.description}"), console=self.console, transient=False,
-        )
+        self.progress = _bar("epoch", self.console)
         self.progress.start()
         self.task = self.progress.add_task("", total=state.epochs)
         self.last = 0.0
@@ -88,18 +77,7 @@ class JobBar:
 
     def __call__(self, done: int, total: int, note: str) -> None:
         if self.progress is None:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self.progress = Progress(
-                TextColumn(f"[bold]{self.what}"), MofNCompleteColumn(), BarColumn(bar_width=24),
-                TimeElapsedColumn(), TextColumn("{task.description}"), console=self.console,
-            )
+            self.progress = _bar(self.what, self.console)
             self.progress.start()
             self.task = self.progress.add_task("", total=total)
         self.progress.update(self.task, completed=done, description=note)
@@ -129,3 +107,13 @@ class JobLines:
 def job_progress(rich: bool, console_factory, what: str = "jobs"):
     """A rich bar on a terminal, plain lines otherwise."""
     return JobBar(console_factory(), what) if rich else JobLines(what)
+
+
+def _bar(label: str, console):
+    """A rich progress bar: label, done/total, bar, elapsed time, a live note."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn(f"[bold]{label}"), MofNCompleteColumn(), BarColumn(bar_width=24), TimeElapsedColumn(),
+        TextColumn("{task.description}"), console=console, transient=False,
+    )
