@@ -122,6 +122,7 @@ def test_sigkill_at_random_points_then_resume_is_bit_identical(reference, tmp_pa
             break
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
+    print(f"kills={kills} during_writes={during_writes}")
     assert kills >= 4, f"only {kills} kills landed before the run finished"
     assert during_writes >= 1, "no kill landed during a checkpoint write"
     _assert_same_run(ref, _only_run(runs_dir))
