@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import platform
@@ -18,6 +16,12 @@ import numpy as np
 
 import nnctl
 from nnctl.app import data as data_mod
+from nnctl.app.checkpoints import (
+    Checkpointer,
+    MetricsLogger,
+    spec_differences,
+    spec_hash,
+)
 from nnctl.app.errors import Aborted, DataError, NnctlError, SpecError, StorageError
 from nnctl.app.evaluation import split_metrics
 from nnctl.app.interrupts import StopRequest, stop_on_signals
@@ -35,9 +39,8 @@ from nnctl.app.model import (
 )
 from nnctl.app.runs import RunDir, RunStore, iter_columns
 from nnctl.app.spec import dump_spec_yaml, lint, parse_spec, resolve, spec_to_dict
-from nnctl.engine.callbacks import BestWeights, Callback, GradientNorms, TrainingState
+from nnctl.engine.callbacks import BestWeights, Callback, GradientNorms
 from nnctl.engine.diagnosis import Diagnosis
-from nnctl.engine.resume import capture
 from nnctl.engine.trainer import FitConfig, fit
 
 
@@ -73,62 +76,6 @@ class RunResult:
         }
 
 
-class MetricsLogger(Callback):
-    """Writes each epoch's logs as a row of metrics.csv."""
-
-    def __init__(self, writer) -> None:
-        self.writer = writer
-
-    def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
-        row = dict(logs)
-        row["epoch"] = int(logs["epoch"])
-        self.writer.write(row)
-
-    def on_train_end(self, state: TrainingState) -> None:
-        self.writer.close()
-
-
-class Checkpointer(Callback):
-    """Saves best.npz and last.npz (weights, preprocessing and everything ``fit`` needs to
-    resume) at an epoch's end once ``every_seconds`` have passed since the last save,
-    and always when training ends, unless it was cut inside a step.  Must come after
-    the callbacks whose state it saves and after the metrics logger, so that a
-    checkpoint of epoch e always has metrics.csv rows through e on disk."""
-
-    def __init__(self, run: RunDir, net, best: BestWeights, fixed: dict[str, np.ndarray], every_seconds: float) -> None:
-        self.run, self.net, self.best, self.fixed, self.every = run, net, best, fixed, every_seconds
-        self.callbacks: list[Callback] = []
-
-    def on_train_begin(self, state: TrainingState) -> None:
-        self.last = time.monotonic()
-
-    def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
-        if state.stop_reason is None and state.epoch < state.epochs and time.monotonic() - self.last >= self.every:
-            self.save(state)
-
-    def on_train_end(self, state: TrainingState) -> None:
-        if state.resumable:
-            self.save(state)
-        else:  # cut inside a step: the parameters are no step's; keep the last checkpoint
-            self._write("best.npz", {**_state_of(self.net, self.best.best_params), **self.fixed})
-            if not self.run.file("last.npz").exists():  # weights only: a resume starts over
-                self._write("last.npz", {**self.net.state_dict(), **self.fixed})
-
-    def save(self, state: TrainingState) -> None:
-        self._write("best.npz", {**_state_of(self.net, self.best.best_params), **self.fixed})
-        self._write("last.npz", {**self.net.state_dict(), **self.fixed, **capture(state, self.callbacks)})
-        self.last = time.monotonic()
-
-    def _write(self, name: str, arrays: dict[str, np.ndarray]) -> None:
-        try:
-            self.run.save_checkpoint(name, arrays)
-        except OSError as exc:
-            raise StorageError(
-                f"{self.run.file(name)}: cannot write ({exc.strerror or exc}); the last good checkpoint is kept",
-                hint=f"free space or make the runs directory writable, then: nnctl resume {self.run.id}",
-            ) from None
-
-
 @dataclass
 class Prepared:
     """A spec resolved against its data, with everything training needs, before any run
@@ -152,7 +99,6 @@ class Prepared:
 
     @property
     def spec_dict(self) -> dict[str, Any]:
-        from nnctl.app.spec import spec_to_dict
 
         return spec_to_dict(self.spec)
 
@@ -385,35 +331,6 @@ def _completed_result(run: RunDir, summary: dict[str, Any]) -> RunResult:
     )
 
 
-def spec_hash(spec) -> str:
-    """sha256 of the resolved spec's canonical JSON (sorted keys)."""
-    return hashlib.sha256(json.dumps(spec_to_dict(spec), sort_keys=True).encode()).hexdigest()
-
-
-def spec_differences(old, new) -> list[str]:
-    """``key: old → new`` for each key whose value differs between two resolved specs."""
-    a, b = _flatten(spec_to_dict(old)), _flatten(spec_to_dict(new))
-    return [f"{k}: {_show(a.get(k))} → {_show(b.get(k))}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-
-
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict):
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    if isinstance(d, list) and d and any(isinstance(v, (dict, list)) for v in d):
-        out = {}
-        for i, v in enumerate(d):
-            out.update(_flatten(v, f"{prefix}[{i}]"))
-        return out
-    return {prefix: d}
-
-
-def _show(value: Any) -> str:
-    return "(absent)" if value is None else json.dumps(value)
-
-
 def _summary_base(run: RunDir, p: Prepared, base_dirs: Sequence[Path], started: float) -> dict[str, Any]:
     """The part of summary.json known before training starts."""
     spec, splits, prep = p.spec, p.splits, p.splits.prep
@@ -449,14 +366,6 @@ def _loss(spec, net):
     from nnctl.engine.losses import get_loss
 
     return get_loss(spec.loss, net.activations[-1].name)
-
-
-def _state_of(net, params: np.ndarray) -> dict[str, np.ndarray]:
-    saved = net.params.copy()
-    net.params[...] = params
-    state = net.state_dict()
-    net.params[...] = saved
-    return state
 
 
 def _num(value: float) -> float | None:
