@@ -111,7 +111,13 @@ def job_progress(rich: bool, console_factory, what: str = "jobs"):
 
 def _bar(label: str, console):
     """A rich progress bar: label, done/total, bar, elapsed time, a live note."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     return Progress(
         TextColumn(f"[bold]{label}"), MofNCompleteColumn(), BarColumn(bar_width=24), TimeElapsedColumn(),

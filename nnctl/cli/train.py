@@ -8,7 +8,15 @@ from typing import Annotated, Optional
 import typer
 
 from nnctl.cli import output
-from nnctl.cli.options import ExecutorOpt, JsonOpt, QuietOpt, RunsDirOpt, SchedulerOpt, SetOpt, WorkersOpt
+from nnctl.cli.options import (
+    ExecutorOpt,
+    JsonOpt,
+    QuietOpt,
+    RunsDirOpt,
+    SchedulerOpt,
+    SetOpt,
+    WorkersOpt,
+)
 
 RestartsOpt = Annotated[
     Optional[int],
@@ -61,7 +69,6 @@ def train(
         from nnctl.app.runs import RunStore
         from nnctl.app.spec import load_spec
         from nnctl.app.training import resume_run, train_from_spec
-
         from nnctl.cli.restarts import train_ensemble, with_restarts
 
         loaded = load_spec(spec, set_ or [])

@@ -12,7 +12,12 @@ from nnctl.app.data import load_splits
 from nnctl.app.executors import LocalExecutor
 from nnctl.app.model import seed_sequences
 from nnctl.app.runs import RunStore, load_npz
-from nnctl.app.selection import choose_epoch, crossval, parse_grid_option, stratified_folds
+from nnctl.app.selection import (
+    choose_epoch,
+    crossval,
+    parse_grid_option,
+    stratified_folds,
+)
 from nnctl.app.spec import load_spec, parse_spec
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

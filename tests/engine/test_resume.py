@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnctl.engine.callbacks import BestWeights, Callback, EarlyStopping, GradientNorms, NoImprovement, ValRising
+from nnctl.engine.callbacks import (
+    BestWeights,
+    Callback,
+    EarlyStopping,
+    GradientNorms,
+    NoImprovement,
+    ValRising,
+)
 from nnctl.engine.losses import get_loss
 from nnctl.engine.network import MLP
 from nnctl.engine.optimizers import make_optimizer
