@@ -44,6 +44,8 @@ def capture(state, callbacks: Sequence[object]) -> dict[str, Array]:
     """The resumable state of a fit (``TrainingState`` ``state``) as ``fit.*``,
     ``optimizer.*``, ``callback.<Name>.*`` and ``cursor.*`` arrays."""
     out: dict[str, Array] = {"fit.epoch": np.int64(state.epoch)}
+    if state.stop_reason not in (None, "interrupted"):
+        out["fit.stop_reason"] = np.array(state.stop_reason)  # training had ended
     for name, rng in state.rngs.items():
         out[f"fit.rng.{name}"] = np.array(json.dumps(rng.bit_generator.state))
     for key, value in state.optimizer.state_dict().items():
@@ -63,8 +65,9 @@ def capture(state, callbacks: Sequence[object]) -> dict[str, Array]:
 
 
 def restore(state, callbacks: Sequence[object], arrays: Mapping[str, Array]) -> tuple[int, EpochCursor | None]:
-    """Load what ``capture`` wrote into ``state`` (its generators and optimizer) and the
-    callbacks; returns (finished epochs, cursor of the unfinished epoch or None).
+    """Load what ``capture`` wrote into ``state`` (its generators and optimizer, and the
+    stop reason of a training that had ended) and the callbacks; returns (finished
+    epochs, cursor of the unfinished epoch or None).
     A missing key or wrong shape raises ValueError naming it."""
     try:
         epoch = int(_get(arrays, "fit.epoch"))
@@ -82,6 +85,8 @@ def restore(state, callbacks: Sequence[object], arrays: Mapping[str, Array]) -> 
                     raise KeyError(prefix + str(exc.args[0])) from None
     except KeyError as exc:
         raise ValueError(f"{exc.args[0]}: missing") from None
+    if "fit.stop_reason" in arrays:
+        state.stop_reason = str(arrays["fit.stop_reason"])
     cursor = None
     if "cursor.position" in arrays:
         cursor = EpochCursor(

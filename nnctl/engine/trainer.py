@@ -83,7 +83,7 @@ def fit(
     epoch = done
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected from the loss
-            for epoch in range(done + 1, config.epochs + 1):
+            for epoch in range(done + 1, config.epochs + 1 if state.stop_reason is None else done + 1):
                 logs = _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout_rng, state,
                                   callbacks, cursor)
                 cursor = None
@@ -99,9 +99,6 @@ def fit(
                     cb.on_epoch_end(state, logs)
                 if state.stop_reason is not None:
                     break
-            else:
-                if state.stop_requested and state.stop_reason is None:
-                    state.stop_reason = "interrupted"
     except KeyboardInterrupt:
         state.stop_reason = "interrupted"
         state.resumable = False  # the step under way may have been cut half-way

@@ -136,3 +136,19 @@ def test_a_stop_requested_mid_epoch_reports_the_finished_epochs():
     assert result.stop_reason == "interrupted" and result.epochs == 2
     assert int(arrays["fit.epoch"]) == 2 and int(arrays["cursor.position"]) == 32
     assert sorted(arrays["cursor.order"].tolist()) == list(range(70))
+
+
+def test_a_training_that_had_ended_stays_ended_when_resumed():
+    # Saved after early stopping ended it (a process killed before recording that):
+    # resuming must not train on past the epoch where it stopped.
+    x, t = _data()
+    xv, tv = _data(30, seed=4)
+    net, loss, opt = _setup("adam")
+    stop = [EarlyStopping("val_loss", patience=1, min_delta=10.0)]
+    result, arrays = fit_capture(net, loss, opt, x, t, xv, tv, callbacks=stop)
+    assert result.stop_reason == "early_stopping" and result.epochs < CONFIG.epochs
+    params = net.params.copy()
+    again, _ = fit_capture(net, loss, opt, x, t, xv, tv, callbacks=[EarlyStopping("val_loss", patience=1, min_delta=10.0)],
+                           resume=arrays)
+    assert (again.stop_reason, again.epochs) == (result.stop_reason, result.epochs)
+    assert np.array_equal(net.params, params)
