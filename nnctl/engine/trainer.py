@@ -81,9 +81,10 @@ def fit(
     done, cursor = restore(state, callbacks, resume) if resume is not None else (0, None)
     state.epoch = done
     epoch = done
+    last = config.epochs if state.stop_reason is None else done  # a training restored as ended stays ended
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected from the loss
-            for epoch in range(done + 1, config.epochs + 1 if state.stop_reason is None else done + 1):
+            for epoch in range(done + 1, last + 1):
                 logs = _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout_rng, state,
                                   callbacks, cursor)
                 cursor = None
@@ -102,7 +103,7 @@ def fit(
     except KeyboardInterrupt:
         state.stop_reason = "interrupted"
         state.resumable = False  # the step under way may have been cut half-way
-        state.epoch = epoch - 1 if state.epoch == epoch else state.epoch
+        state.epoch = max(done, epoch - 1)  # the epoch under way did not finish
     if state.stop_reason is None:
         state.stop_reason = "max_epochs"
     for cb in callbacks:
