@@ -116,7 +116,7 @@ def fit_config(spec, prep, n_train: int, metric: str) -> FitConfig:
         epochs=spec.training.epochs, batch_size=n_train if spec.training.batch_size == "full" else spec.training.batch_size,
         lr=spec.optimizer.lr, schedule=build_schedule(spec), shuffle=spec.training.shuffle,
         l2=spec.regularization.l2, max_norm=spec.regularization.max_norm, metric=metric,
-        target_scale=prep.target_scale if scaled else 1.0,
+        target_scale=prep.target_scale if scaled else 1.0, clip_norm=spec.training.clip_norm,
     )
 
 

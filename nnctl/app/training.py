@@ -28,9 +28,9 @@ from nnctl.app.interrupts import StopRequest, stop_on_signals
 from nnctl.app.model import (
     build_network,
     build_optimizer,
-    build_schedule,
     check_fits_in_memory,
     check_metric_names,
+    fit_config,
     initialize_network,
     output_units,
     seed_sequences,
@@ -41,7 +41,7 @@ from nnctl.app.runs import RunDir, RunStore, iter_columns
 from nnctl.app.spec import dump_spec_yaml, lint, parse_spec, resolve, spec_to_dict
 from nnctl.engine.callbacks import BestWeights, Callback, GradientNorms
 from nnctl.engine.diagnosis import Diagnosis
-from nnctl.engine.trainer import FitConfig, fit
+from nnctl.engine.trainer import fit
 
 
 @dataclass(frozen=True)
@@ -244,13 +244,7 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
     t_train = target_matrix(splits.y_train, prep.task, p.units, dtype)
     t_val = target_matrix(splits.y_val, prep.task, p.units, dtype)
     has_val = len(splits.X_val) > 0
-    bs = len(splits.X_train) if spec.training.batch_size == "full" else spec.training.batch_size
-    config = FitConfig(
-        epochs=spec.training.epochs, batch_size=bs, lr=spec.optimizer.lr, schedule=build_schedule(spec),
-        shuffle=spec.training.shuffle, l2=spec.regularization.l2, max_norm=spec.regularization.max_norm,
-        metric=metric, target_scale=prep.target_scale if prep.task == "regression" and prep.target_scale is not None else 1.0,
-        clip_norm=spec.training.clip_norm,
-    )
+    config = fit_config(spec, prep, len(splits.X_train), metric)
     best = BestWeights(best_metric(spec, has_val), restore=False)
     resumed_from = int(resume["fit.epoch"]) if resume is not None else None
     fixed = {**prep.to_arrays(), "fit.spec_hash": np.array(spec_hash(spec)), "fit.data_hash": np.array(splits.data_hash)}

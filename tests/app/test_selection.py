@@ -197,3 +197,20 @@ def test_stopping_keys_cannot_be_searched() -> None:
         merge_grid({}, ["stopping.val_rising=2,4"])
     assert merge_grid({"model.layers[0].units": [2]}, ["model.layers[0].units=4,8"]) == {
         "model.layers[0].units": ("--grid model.layers[0].units", [4, 8])}
+
+
+def test_jobs_and_runs_share_the_loop_settings_clip_norm_included() -> None:
+    """A fold or restart job trains with the settings a run does: clip_norm changes a
+    job's training exactly as it changes a run's."""
+    from nnctl.app.jobs import Job, run_job
+    from nnctl.app.training import prepare
+
+    text = (CONFIGS / "iris.yaml").read_text()
+    base = ["training.epochs=3", "data.split.validation=0", "stopping.early_stopping=null",
+            "optimizer={name: sgd, lr: 0.5}"]
+    specs = [prepare(parse_spec(text, overrides=[*base, *extra])).spec
+             for extra in ([], ["training.clip_norm=0.01"])]
+    curves = [run_job(Job(spec=s, fixed=True, metric="train_loss")).history for s in specs]
+    assert [r["train_loss"] for r in curves[0]] != [r["train_loss"] for r in curves[1]]
+    # With plain SGD, a gradient clipped to norm 0.01 moves the weights at most 0.005 a step.
+    assert curves[1][-1]["train_loss"] > curves[0][-1]["train_loss"]
