@@ -136,13 +136,19 @@ class SpecLoader(yaml.SafeLoader):
                 self._record(value_node, child, active)
 
 
+class SpecDumper(yaml.SafeDumper):
+    """Writes specs so that ``SpecLoader`` reads them back unchanged: a string it would read
+    as a number (``0E0``) is quoted."""
+
+
 # YAML 1.1 reads 1e-3 as text; accept the YAML 1.2 / JSON spelling of exponent floats too.
-# (add_implicit_resolver copies the table for this subclass; yaml.SafeLoader is unchanged.)
-SpecLoader.add_implicit_resolver(
-    _YAML_PREFIX + "float",
-    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
+# (add_implicit_resolver copies the table for each subclass; yaml.SafeLoader is unchanged.)
+for _cls in (SpecLoader, SpecDumper):
+    _cls.add_implicit_resolver(
+        _YAML_PREFIX + "float",
+        re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+        list("-+0123456789"),
+    )
 
 
 _MAX_BYTES = 1_000_000
@@ -469,7 +475,8 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
 
 def dump_spec_yaml(spec: Spec) -> str:
     """The spec as YAML, keys in schema order; ``parse_spec(dump_spec_yaml(s)) == s``."""
-    return yaml.safe_dump(spec_to_dict(spec), sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return yaml.dump(spec_to_dict(spec), Dumper=SpecDumper, sort_keys=False, default_flow_style=False,
+                     allow_unicode=True)
 
 
 def json_schema() -> dict[str, Any]:

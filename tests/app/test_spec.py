@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from nnctl.app.errors import SpecError
 from nnctl.app.spec import (
     Spec,
+    SpecDumper,
     SpecLoader,
     check_needs_validation,
     dump_spec_yaml,
@@ -586,6 +587,13 @@ def test_round_trip_property(layers: list, seed: object, batch: object, lr: floa
         "name": name, "seed": seed, "data": {"source": "x.csv"}, "model": {"layers": layers},
         "optimizer": {"name": "sgd", "lr": lr}, "training": {"batch_size": batch},
     }
-    spec = parse_spec(yaml.safe_dump(data))
+    spec = parse_spec(yaml.dump(data, Dumper=SpecDumper))
     assert parse_spec(dump_spec_yaml(spec)) == spec
     assert Spec.model_validate(spec_to_dict(spec)) == spec
+
+
+@pytest.mark.parametrize("name", ["0E0", "1e-3", "-2E+5", "1_0e1"])
+def test_a_name_that_reads_as_a_number_is_quoted_when_dumped(name: str) -> None:
+    spec = parse_spec(f"name: '{name}'\ndata: {{source: x.csv}}\nmodel: {{layers: []}}\n")
+    assert f"name: '{name}'" in dump_spec_yaml(spec)
+    assert parse_spec(dump_spec_yaml(spec)).name == name
