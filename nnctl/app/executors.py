@@ -1,17 +1,23 @@
 """Where independent jobs run: local worker processes or a Dask distributed cluster,
 behind one interface.
 
-``executor.map_unordered(fn, jobs)`` yields ``(index, fn(jobs[index]))`` as each job
-finishes; leaving the loop early (Ctrl-C, an error) cancels the jobs not yet finished.
-``fn`` must be a module-level function so workers can import it.
+``executor.map_unordered(fn, jobs, follow)`` yields ``(index, fn(jobs[index]))`` as each
+job finishes; leaving the loop early (Ctrl-C, an error) cancels the jobs not yet
+finished.  ``follow(index, result)``, when given, may return further jobs, which join
+the end of the queue with the next indexes (a job that continues another one's work).
+Jobs start in the order they were queued.  ``fn`` must be a module-level function so
+workers can import it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing
 import os
+import queue
 import signal
+from collections import deque
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from nnctl.app.errors import UsageError
@@ -20,10 +26,14 @@ CONNECT_TIMEOUT_S = 5.0
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
+Follow = Callable[[int, Any], Sequence[Any]]
+
+
 class Executor(Protocol):
     workers: int
 
-    def map_unordered(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> Iterator[tuple[int, Any]]: ...
+    def map_unordered(self, fn: Callable[[Any], Any], jobs: Sequence[Any],
+                      follow: Follow | None = None) -> Iterator[tuple[int, Any]]: ...
 
     def close(self) -> None: ...
 
@@ -47,9 +57,18 @@ class _Indexed:
         return index, self.fn(job)
 
 
-def _ignore_sigint() -> None:
+class _Failure:
+    """A job's exception, as the pool hands it back."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _start_worker(preload: Sequence[str]) -> None:
     # Ctrl-C goes to the whole process group; the parent alone decides what to cancel.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for module in preload:
+        importlib.import_module(module)
 
 
 @contextlib.contextmanager
@@ -69,30 +88,73 @@ def _one_thread_environment() -> Iterator[None]:
 
 class LocalExecutor:
     """Jobs in ``workers`` local processes (started fresh with 'spawn', one BLAS thread
-    each, Ctrl-C handled by the parent only); with one worker, in this process."""
+    each, Ctrl-C handled by the parent only); with one worker, in this process.
 
-    def __init__(self, workers: int | None = None) -> None:
+    The processes start at ``start()`` (or the first ``map_unordered``), import the
+    ``preload`` modules, and serve every map until ``close()``; starting them early lets
+    them import while the caller is still checking its input."""
+
+    def __init__(self, workers: int | None = None, preload: Sequence[str] = ()) -> None:
         if workers is not None and workers < 1:
             raise UsageError(f"--workers {workers}: must be at least 1")
         self.workers = workers or default_workers()
+        self.preload = tuple(preload)
+        self._pool: Any = None
 
-    def map_unordered(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        if self.workers == 1 or len(jobs) <= 1:
-            for index, job in enumerate(jobs):
-                yield index, fn(job)
+    def start(self) -> None:
+        """Start the worker processes now (no-op with one worker)."""
+        if self.workers > 1 and self._pool is None:
+            with _one_thread_environment():
+                self._pool = multiprocessing.get_context("spawn").Pool(
+                    self.workers, initializer=_start_worker, initargs=(self.preload,))
+
+    def map_unordered(self, fn: Callable[[Any], Any], jobs: Sequence[Any],
+                      follow: Follow | None = None) -> Iterator[tuple[int, Any]]:
+        if self.workers == 1:
+            waiting, count = deque(enumerate(jobs)), len(jobs)
+            while waiting:
+                index, job = waiting.popleft()
+                result = fn(job)
+                yield index, result
+                for extra in follow(index, result) if follow else ():
+                    waiting.append((count, extra))
+                    count += 1
             return
-        context = multiprocessing.get_context("spawn")
-        with _one_thread_environment():
-            pool = context.Pool(min(self.workers, len(jobs)), initializer=_ignore_sigint)
+        self.start()
+        pool = self._pool
+        finished: queue.Queue = queue.Queue()
+        indexed = _Indexed(fn)
+
+        def submit(index: int, job: Any) -> None:
+            pool.apply_async(indexed, ((index, job),), callback=finished.put,
+                             error_callback=lambda exc: finished.put(_Failure(exc)))
+
+        done = False
         try:
-            yield from pool.imap_unordered(_Indexed(fn), list(enumerate(jobs)), chunksize=1)
-            pool.close()
-            pool.join()
+            for index, job in enumerate(jobs):
+                submit(index, job)
+            count = pending = len(jobs)
+            while pending:
+                item = finished.get()
+                pending -= 1
+                if isinstance(item, _Failure):
+                    raise item.exc
+                yield item
+                for extra in follow(*item) if follow else ():
+                    submit(count, extra)
+                    count += 1
+                    pending += 1
+            done = True
         finally:
-            pool.terminate()  # stops jobs still running when the loop was left early
+            if not done:  # left early: stop the jobs still running
+                self.close()
 
     def close(self) -> None:
-        pass
+        """Stop the worker processes (at once: every job handed out has finished or is
+        cancelled)."""
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool = None
 
 
 class DaskExecutor:
@@ -112,14 +174,22 @@ class DaskExecutor:
             raise UsageError(f"--scheduler {address}: cannot reach the Dask scheduler ({reason})") from None
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
 
-    def map_unordered(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    def map_unordered(self, fn: Callable[[Any], Any], jobs: Sequence[Any],
+                      follow: Follow | None = None) -> Iterator[tuple[int, Any]]:
         from distributed import as_completed
 
         futures = [self.client.submit(fn, job, pure=False) for job in jobs]
         index = {future.key: i for i, future in enumerate(futures)}
+        running = as_completed(futures, loop=self.client.loop)
         try:
-            for future in as_completed(futures, loop=self.client.loop):
-                yield index[future.key], future.result()
+            for future in running:
+                i, result = index[future.key], future.result()
+                yield i, result
+                for extra in follow(i, result) if follow else ():
+                    new = self.client.submit(fn, extra, pure=False)
+                    index[new.key] = len(futures)
+                    futures.append(new)
+                    running.add(new)
         finally:
             self.client.cancel([f for f in futures if not f.done()])
 
@@ -127,12 +197,14 @@ class DaskExecutor:
         self.client.close()
 
 
-def make_executor(kind: str, workers: int | None = None, scheduler: str | None = None) -> Executor:
-    """``local`` (``workers`` processes, default: the cores) or ``dask`` (``scheduler`` address)."""
+def make_executor(kind: str, workers: int | None = None, scheduler: str | None = None,
+                  preload: Sequence[str] = ()) -> Executor:
+    """``local`` (``workers`` processes, default: the cores, each importing ``preload``
+    when it starts) or ``dask`` (``scheduler`` address)."""
     if kind == "local":
         if scheduler:
             raise UsageError("--scheduler: only used with --executor dask")
-        return LocalExecutor(workers)
+        return LocalExecutor(workers, preload)
     if kind == "dask":
         if not scheduler:
             raise UsageError("--executor dask: needs --scheduler ADDRESS, e.g. tcp://127.0.0.1:8786")

@@ -28,7 +28,9 @@ from nnctl.app.model import (
     target_matrix,
 )
 from nnctl.engine.callbacks import BestWeights, Callback, GradientNorms, TrainingState
+from nnctl.engine.diagnosis import Diagnosis
 from nnctl.engine.losses import get_loss
+from nnctl.engine.resume import capture
 from nnctl.engine.trainer import fit
 
 
@@ -42,6 +44,11 @@ class Job:
     then must have validation 0; the input scaling is fitted again on the other rows);
     None trains on the spec's own split. ``fixed``: run every epoch with no stopping
     criterion and keep the last weights. ``metric`` picks the best epoch.
+
+    ``snapshots``: keep the resumable state (``JobResult.snapshots``), with the callbacks
+    ``nnctl train`` keeps state for, after every ``snapshots``-th epoch and the last, so
+    that a run of any length up to the spec's can go on from it.  ``start``: a snapshot
+    to go on from; ``stop_after``: the last epoch to train (a part of a longer training).
     """
 
     spec: Any
@@ -52,6 +59,9 @@ class Job:
     metric: str = "val_loss"
     key: tuple[int, ...] = ()
     label: str = ""
+    snapshots: int = 0
+    start: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    stop_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,7 @@ class JobResult:
     epochs: int
     rows: dict[str, int]
     state: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    snapshots: dict[int, dict[str, np.ndarray]] = field(repr=False, default_factory=dict)
 
     def curve(self, epochs: int) -> np.ndarray:
         """``metric`` per epoch 1..epochs; epochs not reached (a diverged fold) are NaN."""
@@ -76,6 +87,25 @@ class JobResult:
         for row in self.history[:epochs]:
             out[int(row["epoch"]) - 1] = row.get(self.metric, np.nan)
         return out
+
+
+class _Snapshots(Callback):
+    """After every ``every``-th epoch, the last epoch and epoch ``stop_after``: the
+    network's parameters and ``capture`` of the fit and of ``callbacks``; sets the stop
+    reason 'part' after epoch ``stop_after``."""
+
+    def __init__(self, net, callbacks: list[Callback], every: int, stop_after: int | None) -> None:
+        self.net, self.callbacks, self.every, self.stop_after = net, callbacks, every, stop_after
+        self.taken: dict[int, dict[str, np.ndarray]] = {}
+
+    def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
+        if state.stop_reason is not None:
+            return  # diverged: no state after this epoch is worth keeping
+        last = state.epoch >= (self.stop_after or state.epochs)
+        if last or state.epoch % self.every == 0:
+            self.taken[state.epoch] = {**self.net.state_dict(), **capture(state, self.callbacks)}
+        if last and self.stop_after is not None:
+            state.stop_reason = "part"
 
 
 class _History(Callback):
@@ -148,12 +178,21 @@ def _train(job: Job) -> JobResult:
     history = _History()
     best = BestWeights(job.metric, restore=spec.stopping.restore_best and not job.fixed)
     stopping = [] if job.fixed else stopping_callbacks(spec)
+    callbacks: list[Callback] = [GradientNorms(), *stopping, best, history]
+    snapshots = None
+    if job.snapshots:  # the stateful callbacks of a run, in a run's order (see training._train)
+        callbacks = [GradientNorms(), Diagnosis(Xv if has_val else None, every=max(1, spec.training.epochs // 10)),
+                     *stopping, best]
+        snapshots = _Snapshots(net, list(callbacks), job.snapshots, job.stop_after)
+        callbacks += [history, snapshots]
+    if job.start is not None:
+        net.load_state_dict(job.start)
     result = fit(
         net, get_loss(spec.loss, net.activations[-1].name), build_optimizer(spec, net.params.size),
         X, target_matrix(y, prep.task, units, dtype), fit_config(spec, prep, len(X), metric_kind),
         np.random.default_rng(train_ss),
         Xv if has_val else None, target_matrix(yv, prep.task, units, dtype) if has_val else None,
-        callbacks=[GradientNorms(), *stopping, best, history],
+        callbacks=callbacks, resume=job.start,
     )
     if result.stop_reason == "interrupted":
         raise KeyboardInterrupt
@@ -162,4 +201,5 @@ def _train(job: Job) -> JobResult:
         best_value=float(best.best), stop_reason=result.stop_reason, epochs=result.epochs,
         rows={"train": len(X), "validation": len(Xv)},
         state=net.state_dict() if job.val_rows is None else {},  # a fold's weights are not used
+        snapshots=snapshots.taken if snapshots is not None else {},
     )

@@ -135,6 +135,8 @@ def prepare(spec, base_dirs: Sequence[Path] = ()) -> Prepared:
 def train_from_spec(
     spec, store: RunStore, callbacks: Sequence[Callback] = (), base_dirs: Sequence[Path] = (),
     on_warning=None, run: RunDir | None = None, keep_last: bool = False,
+    start: tuple[dict[str, np.ndarray], Sequence[dict[str, float]]] | None = None,
+    prepared: Prepared | None = None,
 ) -> RunResult:
     """Train the spec's network and record it in a new run directory.
 
@@ -144,9 +146,15 @@ def train_from_spec(
     ``run``: record into this already-created run directory instead (``nnctl crossval``
     writes its folds there first). ``keep_last``: the kept model (best.npz) is the one
     after the last epoch, whatever the best epoch was (a fixed-length final training).
+    ``start``: (state, logs) of this very training begun elsewhere: the parameters and
+    resumable state after some epoch, as a checkpoint holds them, and the logs of the
+    epochs up to it; the run records those and trains the rest, with the same result as
+    training here from the beginning (it is not reported as resumed).
+    ``prepared``: what ``prepare(spec)`` returns, when the caller has it already (its
+    network initialized and not yet trained).
     """
     started = time.time()
-    p = prepare(spec, base_dirs)
+    p = prepared if prepared is not None else prepare(spec, base_dirs)
     for w in p.warnings:
         if on_warning:
             on_warning(w)
@@ -157,7 +165,23 @@ def train_from_spec(
         except OSError as exc:
             raise StorageError(f"{run.file('spec.yaml')}: cannot write ({exc.strerror})") from None
         base = {**_summary_base(run, p, base_dirs, started), **({"keep_last": True} if keep_last else {})}
-        return _train(run, p, base, callbacks, None, started, on_warning, keep_last)
+        if start is None:
+            return _train(run, p, base, callbacks, None, started, on_warning, keep_last)
+        state, logs = start
+        _write_metrics(run, p, logs)
+        p.net.load_state_dict(state)
+        return _train(run, p, base, callbacks, dict(state), started, on_warning, keep_last, recorded=True)
+
+
+def _write_metrics(run: RunDir, p: Prepared, logs: Sequence[dict[str, float]]) -> None:
+    """metrics.csv with a row per epoch of ``logs``, as ``MetricsLogger`` writes them."""
+    try:
+        writer = run.metrics_writer(list(iter_columns(p.net.n_layers, p.metric)))
+        for row in logs:
+            writer.write({**row, "epoch": int(row["epoch"])})
+        writer.close()
+    except OSError as exc:
+        raise StorageError(f"{run.file('metrics.csv')}: cannot write ({exc.strerror})") from None
 
 
 def resume_run(
@@ -235,8 +259,9 @@ def _resume_arrays(run: RunDir) -> dict[str, np.ndarray] | None:
 
 def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[Callback],
            resume: dict[str, np.ndarray] | None, started: float, on_warning=None,
-           keep_last: bool = False) -> RunResult:
-    """Train ``p`` into ``run`` (from ``resume`` when given) and write its summary."""
+           keep_last: bool = False, recorded: bool = False) -> RunResult:
+    """Train ``p`` into ``run`` (from ``resume`` when given) and write its summary.
+    ``recorded``: ``resume`` is the state of a training begun elsewhere, not a resume."""
     spec, splits, prep, seed, metric = p.spec, p.splits, p.splits.prep, p.seed, p.metric
     dtype = np.dtype(spec.dtype)
     net = p.net
@@ -312,7 +337,7 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
         run_id=run.id, run_dir=str(run.path), name=spec.name, status=status, stop_reason=result.stop_reason,
         epochs=result.epochs, best_epoch=best_epoch, seed=seed, task=prep.task, metrics=metrics,
         warnings=summary["warnings"], seconds=time.time() - started, diagnosis=summary["diagnosis"],
-        resumed_from=resumed_from,
+        resumed_from=None if recorded else resumed_from,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -53,8 +55,14 @@ def crossval(
 
     Exit codes: 0 done, 1 training failed, 2 bad spec, data or arguments, 130 interrupted.
     """
-    with output.handle_errors(json_):
+    with output.handle_errors(json_), contextlib.ExitStack() as stack:
         from nnctl.app.executors import make_executor
+
+        local = None
+        if executor == "local":  # start the workers now: they import while the spec and data are checked
+            local = make_executor(executor, workers, scheduler, preload=("nnctl.app.jobs",))
+            stack.callback(local.close)
+            local.start()
         from nnctl.app.runs import RunStore
         from nnctl.app.selection import crossval as run_crossval
         from nnctl.app.spec import load_spec
@@ -68,7 +76,7 @@ def crossval(
         try:
             result = run_crossval(
                 loaded, RunStore(runs_dir), folds=folds, grid=grid or [],
-                make_executor=lambda: make_executor(executor, workers, scheduler),
+                make_executor=(lambda: local) if local is not None else (lambda: make_executor(executor, workers, scheduler)),
                 base_dirs=[spec.resolve().parent], progress=bar, callbacks=callbacks,
                 on_warning=output.warn, on_log=output.log if show else None,
             )
