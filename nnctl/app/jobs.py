@@ -46,8 +46,8 @@ class Job:
     criterion and keep the last weights. ``metric`` picks the best epoch.
 
     ``snapshots``: keep the resumable state (``JobResult.snapshots``), with the callbacks
-    ``nnctl train`` keeps state for, after every ``snapshots``-th epoch and the last, so
-    that a run of any length up to the spec's can go on from it.  ``start``: a snapshot
+    ``nnctl train`` keeps state for, after every ``snapshots``-th epoch and each of the
+    last ``snapshots``, so that a run of any length up to the spec's can go on from it.  ``start``: a snapshot
     to go on from; ``stop_after``: the last epoch to train (a part of a longer training).
     """
 
@@ -90,9 +90,9 @@ class JobResult:
 
 
 class _Snapshots(Callback):
-    """After every ``every``-th epoch, the last epoch and epoch ``stop_after``: the
-    network's parameters and ``capture`` of the fit and of ``callbacks``; sets the stop
-    reason 'part' after epoch ``stop_after``."""
+    """After every ``every``-th epoch, each of the spec's last ``every`` epochs and epoch
+    ``stop_after``: the network's parameters and ``capture`` of the fit and of
+    ``callbacks``; sets the stop reason 'part' after epoch ``stop_after``."""
 
     def __init__(self, net, callbacks: list[Callback], every: int, stop_after: int | None) -> None:
         self.net, self.callbacks, self.every, self.stop_after = net, callbacks, every, stop_after
@@ -102,7 +102,7 @@ class _Snapshots(Callback):
         if state.stop_reason is not None:
             return  # diverged: no state after this epoch is worth keeping
         last = state.epoch >= (self.stop_after or state.epochs)
-        if last or state.epoch % self.every == 0:
+        if last or state.epoch % self.every == 0 or state.epoch > state.epochs - self.every:
             self.taken[state.epoch] = {**self.net.state_dict(), **capture(state, self.callbacks)}
         if last and self.stop_after is not None:
             state.stop_reason = "part"

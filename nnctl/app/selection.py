@@ -473,7 +473,8 @@ class _FinalBesideFolds:
     With one combination and several workers, the final network (all non-test rows, the
     spec's seed streams, no stopping) is trained for the spec's full epoch count in two
     parts, keeping its resumable state after every ``every``-th epoch (about ``SNAPSHOTS``
-    in all): the first half is queued ahead of the folds, the second behind them once the
+    in all) and after each of the last ``every`` (cross-validation without stopping often
+    chooses one of the last epochs): the first half is queued ahead of the folds, the second behind them once the
     first is done, so the workers finish together and little final training is left for
     after the folds.  When E* is chosen, the run goes on from the state after the last
     kept epoch s ≤ E* (``train_from_spec(start=...)``) and trains E* − s epochs, with the
@@ -500,7 +501,7 @@ class _FinalBesideFolds:
         if (epochs < cls.MIN_EPOCHS or spec.training.lr_schedule.name == "cosine"
                 or (spec.restarts is not None and spec.restarts.count > 1)):
             return None
-        if 4 * p.net.params.size * p.net.dtype.itemsize * (cls.SNAPSHOTS + 2) > cls.MAX_BYTES:
+        if 4 * p.net.params.size * p.net.dtype.itemsize * (2 * cls.SNAPSHOTS + 2) > cls.MAX_BYTES:
             return None  # parameters, best weights and two optimizer moments per kept state
         half = epochs // 2
         job = Job(spec=spec, base_dirs=tuple(str(b) for b in base_dirs), fixed=True,

@@ -119,12 +119,14 @@ def test_a_kept_state_is_used_only_up_to_the_chosen_epochs(tmp_path: Path) -> No
     every = beside.first.snapshots
     assert every == 2 and beside.half == 20
     assert int(beside.start(40)[0]["fit.epoch"]) == 40
-    assert int(beside.start(39)[0]["fit.epoch"]) == 38
+    assert int(beside.start(39)[0]["fit.epoch"]) == 39  # each of the last `every` epochs is kept
+    assert int(beside.start(37)[0]["fit.epoch"]) == 36
     assert beside.start(5) is None  # below MIN_EPOCHS
     second = beside.parts.pop(2)
     assert int(beside.start(39)[0]["fit.epoch"]) == 20  # without the second part: the first's last state
     beside.parts[2] = replace(second, snapshots={})
     assert int(beside.start(39)[0]["fit.epoch"]) == 20
+    beside.parts[2] = second
 
 
 # ---------------------------------------------------------------- follow-up jobs
