@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import threading
 from collections import deque
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
@@ -67,8 +68,11 @@ class _Failure:
 def _start_worker(preload: Sequence[str]) -> None:
     # Ctrl-C goes to the whole process group; the parent alone decides what to cancel.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for module in preload:
-        importlib.import_module(module)
+    for module in preload:  # best effort: a job that needs a missing module fails with its own error
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
 
 
 @contextlib.contextmanager
@@ -87,12 +91,14 @@ def _one_thread_environment() -> Iterator[None]:
 
 
 class LocalExecutor:
-    """Jobs in ``workers`` local processes (started fresh with 'spawn', one BLAS thread
-    each, Ctrl-C handled by the parent only); with one worker, in this process.
+    """Jobs in ``workers`` local processes (one BLAS thread each, Ctrl-C handled by the
+    parent only); with one worker, in this process.
 
-    The processes start at ``start()`` (or the first ``map_unordered``), import the
-    ``preload`` modules, and serve every map until ``close()``; starting them early lets
-    them import while the caller is still checking its input."""
+    The processes start at ``start()`` (or the first ``map_unordered``) and serve every
+    map until ``close()``.  They are forked from a fresh server process that imported
+    the ``preload`` modules once ('forkserver'; 'spawn', each importing them, where the
+    system has no fork), and ``start()`` returns at once, so they come up while the
+    caller is still checking its input."""
 
     def __init__(self, workers: int | None = None, preload: Sequence[str] = ()) -> None:
         if workers is not None and workers < 1:
@@ -100,13 +106,36 @@ class LocalExecutor:
         self.workers = workers or default_workers()
         self.preload = tuple(preload)
         self._pool: Any = None
+        self._starting: threading.Thread | None = None
+        self._start_error: BaseException | None = None
 
     def start(self) -> None:
-        """Start the worker processes now (no-op with one worker)."""
-        if self.workers > 1 and self._pool is None:
+        """Start the worker processes in the background (nothing with one worker)."""
+        if self.workers > 1 and self._pool is None and self._starting is None:
+            self._starting = threading.Thread(target=self._make_pool, daemon=True, name="nnctl-pool-start")
+            self._starting.start()
+
+    def _make_pool(self) -> None:
+        try:
             with _one_thread_environment():
-                self._pool = multiprocessing.get_context("spawn").Pool(
-                    self.workers, initializer=_start_worker, initargs=(self.preload,))
+                if "forkserver" in multiprocessing.get_all_start_methods():
+                    context = multiprocessing.get_context("forkserver")
+                    context.set_forkserver_preload(list(self.preload))
+                else:  # pragma: no cover - Windows
+                    context = multiprocessing.get_context("spawn")
+                self._pool = context.Pool(self.workers, initializer=_start_worker, initargs=(self.preload,))
+        except BaseException as exc:  # raised by _ready_pool, in the caller's thread
+            self._start_error = exc
+
+    def _ready_pool(self) -> Any:
+        self.start()
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+        if self._start_error is not None:
+            error, self._start_error = self._start_error, None
+            raise error
+        return self._pool
 
     def map_unordered(self, fn: Callable[[Any], Any], jobs: Sequence[Any],
                       follow: Follow | None = None) -> Iterator[tuple[int, Any]]:
@@ -120,8 +149,7 @@ class LocalExecutor:
                     waiting.append((count, extra))
                     count += 1
             return
-        self.start()
-        pool = self._pool
+        pool = self._ready_pool()
         finished: queue.Queue = queue.Queue()
         indexed = _Indexed(fn)
 
@@ -152,6 +180,9 @@ class LocalExecutor:
     def close(self) -> None:
         """Stop the worker processes (at once: every job handed out has finished or is
         cancelled)."""
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
         if self._pool is not None:
             self._pool.terminate()
             self._pool = None
@@ -197,14 +228,17 @@ class DaskExecutor:
         self.client.close()
 
 
-def make_executor(kind: str, workers: int | None = None, scheduler: str | None = None,
-                  preload: Sequence[str] = ()) -> Executor:
-    """``local`` (``workers`` processes, default: the cores, each importing ``preload``
-    when it starts) or ``dask`` (``scheduler`` address)."""
+JOB_MODULES = ("nnctl.app.jobs", "nnctl.app.spec_schema")
+"""What a worker imports to run nnctl's jobs (``jobs.run_job`` and the specs they carry)."""
+
+
+def make_executor(kind: str, workers: int | None = None, scheduler: str | None = None) -> Executor:
+    """``local`` (``workers`` processes, default: the cores, importing ``JOB_MODULES`` as
+    they start) or ``dask`` (``scheduler`` address)."""
     if kind == "local":
         if scheduler:
             raise UsageError("--scheduler: only used with --executor dask")
-        return LocalExecutor(workers, preload)
+        return LocalExecutor(workers, JOB_MODULES)
     if kind == "dask":
         if not scheduler:
             raise UsageError("--executor dask: needs --scheduler ADDRESS, e.g. tcp://127.0.0.1:8786")

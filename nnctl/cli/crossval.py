@@ -60,7 +60,7 @@ def crossval(
 
         local = None
         if executor == "local":  # start the workers now: they import while the spec and data are checked
-            local = make_executor(executor, workers, scheduler, preload=("nnctl.app.jobs", "nnctl.app.spec_schema"))
+            local = make_executor(executor, workers, scheduler)
             stack.callback(local.close)
             local.start()
         from nnctl.app.runs import RunStore

@@ -147,3 +147,13 @@ def test_follow_up_jobs_join_the_queue_with_the_next_indexes(workers: int) -> No
     assert {out[i] for i in (3, 4, 5)} == {10, 20, 30}
     if workers == 1:
         assert [out[i] for i in (3, 4, 5)] == [10, 20, 30]
+
+
+def test_workers_start_in_the_background_and_a_missing_preload_module_is_no_hang() -> None:
+    executor = LocalExecutor(2, preload=("nnctl.app.jobs", "no_such_module_anywhere"))
+    try:
+        executor.start()  # returns at once; the pool comes up in the background
+        assert dict(executor.map_unordered(operator.neg, [4, 5])) == {0: -4, 1: -5}
+        assert dict(executor.map_unordered(operator.neg, [6])) == {0: -6}  # the same workers serve the next map
+    finally:
+        executor.close()
