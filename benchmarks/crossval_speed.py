@@ -9,8 +9,9 @@ per-round ratios), and whether the cross-validation results are identical.
     python benchmarks/crossval_speed.py --repeats 3 --workers 1,2
     python benchmarks/crossval_speed.py --config configs/iris.yaml --folds 5
 
-The speed-up is bounded by the final model, which trains alone after the folds, and by
-starting the worker processes; it can only be as good as the cores are idle.
+With several workers the final model trains beside the folds (see README, crossval
+*Speed-up*); what remains serial is start-up, the data checks and recording the final
+run. The figures are only as good as the cores are idle.
 """
 
 from __future__ import annotations
