@@ -75,6 +75,7 @@ def _time_epochs(step_epoch, seconds: float) -> float:
 def worker_nnctl(case: Case, rows: int, seconds: float) -> float:
     import numpy as np
 
+    from nnctl.app.model import core_left_for_prefetch
     from nnctl.engine.callbacks import GradientNorms
     from nnctl.engine.losses import get_loss
     from nnctl.engine.network import MLP
@@ -93,8 +94,10 @@ def worker_nnctl(case: Case, rows: int, seconds: float) -> float:
     limit = _limit(case, rows)
     xs, ts = x[:limit], t[:limit]
 
+    prefetch = core_left_for_prefetch()  # as `nnctl train` decides
+
     def run(epochs: int) -> float:
-        config = FitConfig(epochs=epochs, batch_size=case.batch, lr=lr)
+        config = FitConfig(epochs=epochs, batch_size=case.batch, lr=lr, prefetch=prefetch)
         start = time.perf_counter()
         fit(net, loss, opt, xs, ts, config, rng, callbacks=[GradientNorms()])
         return time.perf_counter() - start

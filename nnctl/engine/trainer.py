@@ -24,7 +24,9 @@ Array = np.ndarray
 @dataclass(frozen=True)
 class FitConfig:
     """Settings of the loop.  ``metric`` is 'accuracy' (classification) or 'rmse'
-    (regression, reported in original units: errors are multiplied by ``target_scale``)."""
+    (regression, reported in original units: errors are multiplied by ``target_scale``).
+    ``prefetch``: gather large minibatches one step ahead in a second thread; it pays
+    where a core is free, and costs where the BLAS threads already use every core."""
 
     epochs: int
     batch_size: int
@@ -36,6 +38,7 @@ class FitConfig:
     metric: str = "accuracy"
     target_scale: Array | float = 1.0
     clip_norm: float | None = None
+    prefetch: bool = True
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
                 _clip_max_norm(w, config.max_norm)
 
     start = time.perf_counter()
-    for lo, xb, tb in _minibatches(x, t, order, bs, model.dtype, start_at):
+    for lo, xb, tb in _minibatches(x, t, order, bs, model.dtype, start_at, config.prefetch):
         if state.stop_requested:
             state.cursor = EpochCursor(lo, order, total_loss, tracker.n, tracker.partial_pred(), tracker.sq.copy())
             return None
@@ -193,7 +196,8 @@ second thread, hiding the memory latency of the random row gather behind the mat
 products; smaller ones are cheaper to gather than to hand over."""
 
 
-def _minibatches(x: Array, t: Array, order: Array, bs: int, dtype, start_at: int = 0) -> Iterator[tuple[int, Array, Array]]:
+def _minibatches(x: Array, t: Array, order: Array, bs: int, dtype, start_at: int = 0,
+                 prefetch: bool = True) -> Iterator[tuple[int, Array, Array]]:
     """(first position, rows, targets) of each minibatch in ``order`` from position
     ``start_at`` on, gathered into two preallocated buffer pairs that alternate, so the
     data is never copied whole."""
@@ -207,7 +211,7 @@ def _minibatches(x: Array, t: Array, order: Array, bs: int, dtype, start_at: int
         return x.take(idx, axis=0, out=xb[:m]), t.take(idx, axis=0, out=tb[:m])
 
     starts = range(start_at, n, bs)
-    if bs * x.shape[1] < PREFETCH_MIN_ELEMENTS or len(starts) < 2:
+    if not prefetch or bs * x.shape[1] < PREFETCH_MIN_ELEMENTS or len(starts) < 2:
         for k, lo in enumerate(starts):
             yield (lo, *gather(k, lo))
         return

@@ -442,3 +442,29 @@ def test_fit_uses_the_schedule_from_epoch_zero():
     fit(net, loss, opt, x, t, config, np.random.default_rng(0), callbacks=[rec])
     assert [row["lr"] for row in rec.logs] == pytest.approx([0.08, 0.08, 0.04, 0.04, 0.02])
     assert opt.lr == pytest.approx(0.02)
+
+
+def test_gathering_minibatches_ahead_changes_no_number():
+    """Large minibatches are gathered one step ahead in a second thread, or not, as
+    ``FitConfig.prefetch`` says; the training is the same either way."""
+    from nnctl.engine import trainer
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((700, 300)).astype(np.float32)
+    t = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 700)]
+    assert 256 * x.shape[1] >= trainer.PREFETCH_MIN_ELEMENTS  # batches big enough to be gathered ahead
+    runs = []
+    for prefetch in (True, False):
+        net = MLP([300, 16, 4], ["relu"], "softmax", dropout=[0.2, 0.0])
+        net.initialize(np.random.default_rng(1), "he")
+        logs: list[dict[str, float]] = []
+
+        class Log(Callback):
+            def on_epoch_end(self, state, epoch_logs):
+                logs.append({k: v for k, v in epoch_logs.items() if k != "seconds"})
+
+        cb = Log()
+        fit(net, get_loss("cross_entropy", "softmax"), make_optimizer("adam", net.params.size, lr=0.01), x, t,
+            FitConfig(epochs=3, batch_size=256, lr=0.01, prefetch=prefetch), np.random.default_rng(2), callbacks=[cb])
+        runs.append((net.params.copy(), logs))
+    assert np.array_equal(runs[0][0], runs[1][0]) and runs[0][1] == runs[1][1]
