@@ -139,7 +139,7 @@ class LocalExecutor:
 
     def map_unordered(self, fn: Callable[[Any], Any], jobs: Sequence[Any],
                       follow: Follow | None = None) -> Iterator[tuple[int, Any]]:
-        if self.workers == 1:
+        if self.workers == 1 or (len(jobs) <= 1 and follow is None and self._pool is None and self._starting is None):
             waiting, count = deque(enumerate(jobs)), len(jobs)
             while waiting:
                 index, job = waiting.popleft()

@@ -47,8 +47,9 @@ class Job:
 
     ``snapshots``: keep the resumable state (``JobResult.snapshots``), with the callbacks
     ``nnctl train`` keeps state for, after every ``snapshots``-th epoch and each of the
-    last ``snapshots``, so that a run of any length up to the spec's can go on from it.  ``start``: a snapshot
-    to go on from; ``stop_after``: the last epoch to train (a part of a longer training).
+    last ``snapshots``, so that a run of any length up to the spec's can go on from it.
+    ``start``: a snapshot to go on from; ``stop_after``: the last epoch to train (a part
+    of a longer training).
     """
 
     spec: Any

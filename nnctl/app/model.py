@@ -126,12 +126,10 @@ def core_left_for_prefetch() -> bool:
     on 2 cores, a gathering thread slows the products more than it saves)."""
     from threadpoolctl import threadpool_info
 
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
+    from nnctl.app.executors import default_workers
+
     threads = max((p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"), default=1)
-    return threads < cores
+    return threads < default_workers()
 
 
 def build_optimizer(spec, size: int) -> SGD:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed")
 
 from nnctl.app.executors import DaskExecutor, LocalExecutor  # noqa: E402
 from nnctl.app.restarts import train_restarts  # noqa: E402
-from nnctl.app.runs import RunStore  # noqa: E402
+from nnctl.app.runs import RunStore, load_npz  # noqa: E402
 from nnctl.app.selection import crossval  # noqa: E402
 from nnctl.app.spec import load_spec  # noqa: E402
 
@@ -42,6 +43,18 @@ def test_crossval_on_dask_equals_local(scheduler: str, tmp_path: Path) -> None:
     local = crossval(spec, RunStore(tmp_path / "local"), make_executor=lambda: LocalExecutor(1), **kwargs)
     dask = crossval(spec, RunStore(tmp_path / "dask"), make_executor=lambda: DaskExecutor(scheduler), **kwargs)
     assert _without_ids(dask.cv) == _without_ids(local.cv)
+
+
+def test_crossval_on_dask_with_the_final_model_beside_the_folds_equals_local(scheduler: str, tmp_path: Path) -> None:
+    """One combination on 2 Dask workers: the final model trains beside the folds, its
+    second part queued on the cluster when the first is done."""
+    spec = load_spec(CONFIGS / "iris.yaml", ["training.epochs=12"])
+    kwargs = dict(folds=3, base_dirs=[CONFIGS])
+    local = crossval(spec, RunStore(tmp_path / "local"), make_executor=lambda: LocalExecutor(1), **kwargs)
+    dask = crossval(spec, RunStore(tmp_path / "dask"), make_executor=lambda: DaskExecutor(scheduler), **kwargs)
+    assert _without_ids(dask.cv) == _without_ids(local.cv)
+    a, b = (load_npz(Path(r.final.run_dir) / "last.npz") for r in (local, dask))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
 def test_restarts_on_dask_equal_local(scheduler: str, tmp_path: Path) -> None:
