@@ -179,13 +179,11 @@ def _train(job: Job) -> JobResult:
     history = _History()
     best = BestWeights(job.metric, restore=spec.stopping.restore_best and not job.fixed)
     stopping = [] if job.fixed else stopping_callbacks(spec)
-    callbacks: list[Callback] = [GradientNorms(), *stopping, best, history]
-    snapshots = None
-    if job.snapshots:  # the stateful callbacks of a run, in a run's order (see training._train)
-        callbacks = [GradientNorms(), Diagnosis(Xv if has_val else None, every=max(1, spec.training.epochs // 10)),
-                     *stopping, best]
-        snapshots = _Snapshots(net, list(callbacks), job.snapshots, job.stop_after)
-        callbacks += [history, snapshots]
+    # With snapshots, the stateful callbacks of a run, in a run's order (see training._train).
+    diagnosis = [Diagnosis(Xv if has_val else None, every=max(1, spec.training.epochs // 10))] if job.snapshots else []
+    stateful: list[Callback] = [GradientNorms(), *diagnosis, *stopping, best]
+    snapshots = _Snapshots(net, stateful, job.snapshots, job.stop_after) if job.snapshots else None
+    callbacks = [*stateful, history, *([snapshots] if snapshots else [])]
     if job.start is not None:
         net.load_state_dict(job.start)
     result = fit(

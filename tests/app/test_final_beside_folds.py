@@ -15,9 +15,10 @@ import pytest
 
 from nnctl.app import selection
 from nnctl.app.executors import LocalExecutor
+from nnctl.app.final_beside import FinalBesideFolds
 from nnctl.app.jobs import run_job
 from nnctl.app.runs import RunStore, load_npz
-from nnctl.app.selection import _FinalBesideFolds, crossval, plan
+from nnctl.app.selection import crossval, plan
 from nnctl.app.spec import load_spec
 from nnctl.app.training import train_from_spec
 
@@ -43,10 +44,10 @@ def _same_run(a: Path, b: Path) -> None:
     assert (a / "spec.yaml").read_text() == (b / "spec.yaml").read_text()
 
 
-def _parts(spec) -> tuple[_FinalBesideFolds, object]:
+def _parts(spec) -> tuple[FinalBesideFolds, object]:
     """The final model's two parts, run here, one after the other."""
     (combo,) = plan(spec, 3, [], [CONFIGS])
-    beside = _FinalBesideFolds.plan([combo], LocalExecutor(2), [CONFIGS])
+    beside = FinalBesideFolds.plan(combo.prepared, LocalExecutor(2), [CONFIGS])
     assert beside is not None
     for _, result in LocalExecutor(1).map_unordered(run_job, [beside.first], beside.follow):
         assert beside.owns(result)
@@ -75,14 +76,14 @@ def test_crossval_with_the_final_model_beside_the_folds_equals_one_worker(tmp_pa
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     spec = load_spec(CONFIGS / "iris.yaml", ["training.epochs=30"])
     used: list[int] = []
-    original = _FinalBesideFolds.start
+    original = FinalBesideFolds.start
 
     def spy(self, epochs: int):
         start = original(self, epochs)
         used.append(-1 if start is None else int(start[0]["fit.epoch"]))
         return start
 
-    monkeypatch.setattr(_FinalBesideFolds, "start", spy)
+    monkeypatch.setattr(FinalBesideFolds, "start", spy)
     results = {w: crossval(spec, RunStore(tmp_path / str(w)), folds=4, make_executor=lambda w=w: LocalExecutor(w),
                            base_dirs=[CONFIGS]) for w in (1, 2)}
     assert len(used) == 1 and used[0] > 0  # only the two-worker crossval kept states, and one was used
@@ -102,15 +103,20 @@ def test_crossval_with_the_final_model_beside_the_folds_equals_one_worker(tmp_pa
 ])
 def test_the_final_model_trains_after_the_folds_where_beside_could_differ(override: list[str], reason: str) -> None:
     spec = selection._cross_validation_spec(load_spec(CONFIGS / "iris.yaml", ["training.epochs=30", *override]))
-    combos = plan(spec, 3, [], [CONFIGS])
-    assert _FinalBesideFolds.plan(combos, LocalExecutor(2), [CONFIGS]) is None, reason
+    (combo,) = plan(spec, 3, [], [CONFIGS])
+    assert FinalBesideFolds.plan(combo.prepared, LocalExecutor(2), [CONFIGS]) is None, reason
 
 
-def test_the_final_model_trains_after_the_folds_with_one_worker_or_a_grid() -> None:
+def test_the_final_model_trains_after_the_folds_with_one_worker_or_a_grid(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     spec = selection._cross_validation_spec(load_spec(CONFIGS / "iris.yaml", ["training.epochs=30"]))
-    assert _FinalBesideFolds.plan(plan(spec, 3, [], [CONFIGS]), LocalExecutor(1), [CONFIGS]) is None
-    grid = plan(spec, 3, ["model.layers[0].units=2,4"], [CONFIGS])
-    assert _FinalBesideFolds.plan(grid, LocalExecutor(2), [CONFIGS]) is None
+    (combo,) = plan(spec, 3, [], [CONFIGS])
+    assert FinalBesideFolds.plan(combo.prepared, LocalExecutor(1), [CONFIGS]) is None
+    planned: list[object] = []
+    monkeypatch.setattr(FinalBesideFolds, "plan", classmethod(lambda cls, *a: planned.append(a)))
+    crossval(load_spec(CONFIGS / "iris.yaml", ["training.epochs=6"]), RunStore(tmp_path), folds=2,
+             grid=["model.layers[0].units=2,4"], make_executor=lambda: LocalExecutor(1), base_dirs=[CONFIGS])
+    assert planned == []  # with a grid the winner is unknown until the folds end
 
 
 def test_a_kept_state_is_used_only_up_to_the_chosen_epochs(tmp_path: Path) -> None:
