@@ -75,7 +75,7 @@ def _time_epochs(step_epoch, seconds: float) -> float:
 def worker_nnctl(case: Case, rows: int, seconds: float) -> float:
     import numpy as np
 
-    from nnctl.app.model import core_left_for_prefetch
+    from nnctl.app.model import blas_threads, core_left_for_prefetch
     from nnctl.engine.callbacks import GradientNorms
     from nnctl.engine.losses import get_loss
     from nnctl.engine.network import MLP
@@ -94,10 +94,10 @@ def worker_nnctl(case: Case, rows: int, seconds: float) -> float:
     limit = _limit(case, rows)
     xs, ts = x[:limit], t[:limit]
 
-    prefetch = core_left_for_prefetch()  # as `nnctl train` decides
+    prefetch, lanes = core_left_for_prefetch(), blas_threads()  # as `nnctl train` decides
 
     def run(epochs: int) -> float:
-        config = FitConfig(epochs=epochs, batch_size=case.batch, lr=lr, prefetch=prefetch)
+        config = FitConfig(epochs=epochs, batch_size=case.batch, lr=lr, prefetch=prefetch, lanes=lanes)
         start = time.perf_counter()
         fit(net, loss, opt, xs, ts, config, rng, callbacks=[GradientNorms()])
         return time.perf_counter() - start
@@ -198,6 +198,9 @@ def _limit(case: Case, rows: int) -> int:
 def run_worker(lib: str, case: Case, rows: int, seconds: float) -> float:
     if lib == "nnctl":
         return worker_nnctl(case, rows, seconds)
+    if lib == "nnctl_plain":  # the step without lanes, for comparison
+        os.environ["NNCTL_LANES"] = "0"
+        return worker_nnctl(case, rows, seconds)
     if lib == "torch_fused":
         return worker_torch(case, rows, seconds, fused=True)
     if lib == "torch":
@@ -257,12 +260,14 @@ def cases(args) -> list[Case]:
 
 
 def measure(case: Case, threads: int | None, args) -> dict[str, list[float]]:
-    libs = ["nnctl", "torch_fused", "torch", "sklearn", "gemm"]
+    libs = ["nnctl", "nnctl_plain", "torch_fused", "torch", "sklearn", "gemm"]
+    if threads == 1 or case.net == "small" or case.batch < 16:
+        libs.remove("nnctl_plain")  # lanes need several threads and rows
     if case.optimizer == "sgd":
         libs.remove("torch_fused")  # fused applies to Adam only
     if case.batch == 1 or case.net == "small":
         libs.remove("gemm")
-    libs = [lib for lib in libs if available(lib)]
+    libs = [lib for lib in libs if available(lib) and (not args.libs or lib in args.libs)]
     results: dict[str, list[float]] = {lib: [] for lib in libs}
     for _ in range(args.repeats):
         for lib in libs:
@@ -302,6 +307,8 @@ def main() -> None:
     parser.add_argument("--small-batches", type=lambda s: [int(v) for v in s.split(",") if v], default=[1, 32])
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None, help="timed seconds per measurement")
+    parser.add_argument("--libs", type=lambda s: [v for v in s.split(",") if v], default=[],
+                        help="comma list of the measurements to run (nnctl, nnctl_plain, torch_fused, torch, sklearn, gemm); default all")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--net", default="big", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=32, help=argparse.SUPPRESS)

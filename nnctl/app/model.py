@@ -124,12 +124,17 @@ def core_left_for_prefetch() -> bool:
     """Whether the BLAS library leaves a core free for gathering the next minibatch: its
     thread count is below the cores this process may use (measured: with 2 BLAS threads
     on 2 cores, a gathering thread slows the products more than it saves)."""
-    from threadpoolctl import threadpool_info
-
     from nnctl.app.executors import default_workers
 
-    threads = max((p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"), default=1)
-    return threads < default_workers()
+    return blas_threads() < default_workers()
+
+
+def blas_threads() -> int:
+    """The thread count of the BLAS library (threadpoolctl): the cores a training step may
+    use, and so its number of lanes (``engine/lanes.py``)."""
+    from threadpoolctl import threadpool_info
+
+    return max((p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"), default=1)
 
 
 def build_optimizer(spec, size: int) -> SGD:

@@ -30,6 +30,7 @@ from nnctl.app.model import (
     build_optimizer,
     check_fits_in_memory,
     check_metric_names,
+    blas_threads,
     core_left_for_prefetch,
     fit_config,
     initialize_network,
@@ -271,7 +272,7 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
     t_val = target_matrix(splits.y_val, prep.task, p.units, dtype)
     has_val = len(splits.X_val) > 0
     config = fit_config(spec, prep, len(splits.X_train), metric)
-    config = replace(config, prefetch=core_left_for_prefetch())
+    config = replace(config, prefetch=core_left_for_prefetch(), lanes=blas_threads())
     best = BestWeights(best_metric(spec, has_val), restore=False)
     resumed_from = int(resume["fit.epoch"]) if resume is not None else None
     fixed = {**prep.to_arrays(), "fit.spec_hash": np.array(spec_hash(spec)), "fit.data_hash": np.array(splits.data_hash)}

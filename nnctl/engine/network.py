@@ -50,6 +50,7 @@ class MLP:
         self.sizes = tuple(int(s) for s in sizes)
         self.dtype = np.dtype(dtype)
         slopes = list(slopes) if slopes is not None else [0.01] * (n_layers - 1)
+        self.slopes = tuple(float(s) for s in slopes)
         self.activations: list[Activation] = [
             get_activation(a, s) for a, s in zip(activations, slopes)
         ] + [get_activation(output)]

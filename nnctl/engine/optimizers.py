@@ -58,6 +58,12 @@ class SGD:
         np.multiply(g, self.lr, out=tmp)
         w -= tmp
 
+    def kernel_args(self) -> tuple[int, Array, Array, Array] | None:
+        """(rule code, state buffer 1, state buffer 2, float32 scalars) of this step for the
+        compiled update (``lane_kernels._update``), after ``begin``; the scalars are those
+        ``update`` passes to ``kernels.py``."""
+        return 0, self._tmp, self._tmp, np.array([self.lr], np.float32)
+
     def state_dict(self) -> dict[str, Array]:
         return {}
 
@@ -89,6 +95,9 @@ class Momentum(SGD):
         np.multiply(g, c, out=tmp)
         v += tmp
         w -= v
+
+    def kernel_args(self) -> tuple[int, Array, Array, Array] | None:
+        return 1, self.v, self.v, np.array([self.mu, (1.0 - self.mu) * self.lr], np.float32)
 
     def state_dict(self) -> dict[str, Array]:
         return {"v": self.v.copy()}
@@ -123,6 +132,9 @@ class AdaGrad(SGD):
         np.divide(g, tmp, out=tmp)
         tmp *= self.lr
         w -= tmp
+
+    def kernel_args(self) -> tuple[int, Array, Array, Array] | None:
+        return 2, self.s, self.s, np.array([self.lr, self.eps], np.float32)
 
     def state_dict(self) -> dict[str, Array]:
         return {"s": self.s.copy()}
@@ -160,6 +172,9 @@ class RMSProp(SGD):
         np.divide(g, tmp, out=tmp)
         tmp *= self.lr
         w -= tmp
+
+    def kernel_args(self) -> tuple[int, Array, Array, Array] | None:
+        return 3, self.v, self.v, np.array([self.alpha, 1.0 - self.alpha, self.lr, self.eps], np.float32)
 
     def state_dict(self) -> dict[str, Array]:
         return {"v": self.v.copy()}
@@ -214,6 +229,11 @@ class Adam(SGD):
         np.divide(m, tmp, out=tmp)
         tmp *= self._step_size
         w -= tmp
+
+    def kernel_args(self) -> tuple[int, Array, Array, Array] | None:
+        b1, b2 = self.beta1, self.beta2
+        scalars = [b1, 1.0 - b1, b2, 1.0 - b2, self._bc2_sqrt, self.eps, self._step_size]
+        return 4, self.m, self.v, np.array(scalars, np.float32)
 
     def state_dict(self) -> dict[str, Array]:
         return {"m": self.m.copy(), "v": self.v.copy(), "t": np.array(self.t)}

@@ -11,6 +11,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from nnctl.engine import lanes
 from nnctl.engine.callbacks import Callback, TrainingState
 from nnctl.engine.losses import Loss
 from nnctl.engine.metrics import predicted_classes
@@ -26,7 +27,9 @@ class FitConfig:
     """Settings of the loop.  ``metric`` is 'accuracy' (classification) or 'rmse'
     (regression, reported in original units: errors are multiplied by ``target_scale``).
     ``prefetch``: gather large minibatches one step ahead in a second thread; it pays
-    where a core is free, and costs where the BLAS threads already use every core."""
+    where a core is free, and costs where the BLAS threads already use every core.
+    ``lanes``: the cores a step may use; with 2 or more, large networks split each step
+    across them (``lanes.py``) where they can, instead of only the matrix products."""
 
     epochs: int
     batch_size: int
@@ -39,6 +42,7 @@ class FitConfig:
     target_scale: Array | float = 1.0
     clip_norm: float | None = None
     prefetch: bool = True
+    lanes: int = 1
 
 
 @dataclass(frozen=True)
@@ -85,11 +89,14 @@ def fit(
     state.epoch = done
     epoch = done
     last = config.epochs if state.stop_reason is None else done  # a training restored as ended stays ended
+    lane_step = lanes.plan(model, optimizer, config.lanes, min(config.batch_size, len(x)), x, t, config.l2,
+                           config.clip_norm, config.max_norm)
+    state.grad_sq = lane_step.sq if lane_step is not None else None
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected from the loss
             for epoch in range(done + 1, last + 1):
                 logs = _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout_rng, state,
-                                  callbacks, cursor)
+                                  callbacks, cursor, lane_step)
                 cursor = None
                 if logs is None:  # stopped on request before the epoch's end
                     state.stop_reason = "interrupted"
@@ -115,7 +122,7 @@ def fit(
 
 
 def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout_rng, state, callbacks,
-               cursor: EpochCursor | None = None) -> dict[str, float] | None:
+               cursor: EpochCursor | None = None, lane_step: lanes.LaneStep | None = None) -> dict[str, float] | None:
     """One epoch of minibatch steps; its training logs, or None when a stop request came
     first (``state.cursor`` then says where it stands).  A non-finite loss ends the
     epoch at that step."""
@@ -158,6 +165,26 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
                 _clip_max_norm(w, config.max_norm)
 
     start = time.perf_counter()
+    if lane_step is not None:
+        with lane_step.running():
+            for lo in range(start_at, n, bs):
+                if state.stop_requested:
+                    state.cursor = EpochCursor(lo, order, total_loss, tracker.n, tracker.partial_pred(),
+                                               tracker.sq.copy())
+                    return None
+                z, a, tb = lane_step.forward(x, t, order[lo : lo + bs])
+                m = len(z)
+                total_loss += loss.value(z, a, tb)
+                tracker.add(a, tb, lo)
+                if not math.isfinite(total_loss):
+                    break
+                delta = loss.delta(z, a, tb, out_act, lane_step.delta_out())
+                delta *= 1.0 / m
+                optimizer.begin()
+                lane_step.backward_update(delta, config.l2)
+                for cb in batch_cbs:
+                    cb.on_batch_end(state)
+        return _epoch_logs(epoch, lr, total_loss, n, tracker, start)
     for lo, xb, tb in _minibatches(x, t, order, bs, model.dtype, start_at, config.prefetch):
         if state.stop_requested:
             state.cursor = EpochCursor(lo, order, total_loss, tracker.n, tracker.partial_pred(), tracker.sq.copy())
@@ -178,10 +205,14 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
             update_all()
         for cb in batch_cbs:
             cb.on_batch_end(state)
-    seconds = time.perf_counter() - start
+    return _epoch_logs(epoch, lr, total_loss, n, tracker, start)
+
+
+def _epoch_logs(epoch: int, lr: float, total_loss: float, n: int, tracker: "_MetricTracker",
+                start: float) -> dict[str, float]:
     logs = {"epoch": float(epoch), "lr": lr, "train_loss": total_loss / n}
     logs.update(tracker.result("train_"))
-    logs["seconds"] = seconds
+    logs["seconds"] = time.perf_counter() - start
     return logs
 
 

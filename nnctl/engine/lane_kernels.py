@@ -1,0 +1,179 @@
+"""Compiled parts of a minibatch step split across lanes (see ``lanes.py``); needs numba.
+
+Each function runs one parallel region: ``for lane in prange(lanes)``, every lane doing
+its share of the rows (forward, backward) or of the parameters (gradients, update) and
+calling the BLAS single-threaded through ``nnctl_cblas_sgemm64``, ``…_sgemv64`` and ``…_sdot64``,
+the symbols ``lanes.py`` registers for NumPy's own OpenBLAS (64-bit integer interface),
+so the products use the same kernels as ``np.matmul``.
+
+Arrays per layer come as homogeneous tuples (all float32, C-contiguous):
+``h[l]`` the input of layer l (the gathered rows for l = 0, else layer l − 1's output,
+activated in place), ``z[l]`` its output, ``d[l]`` its dL/dz (the trainer writes the last),
+``w[l]`` / ``dw[l]`` its weights and their gradient (fan_in, fan_out), ``b[l]`` / ``db[l]`` its
+bias and gradient.  Hidden activation codes: 0 linear, 1 ReLU, 2 leaky ReLU.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange, types
+
+from nnctl.engine.kernels import _adagrad, _adam, _momentum, _rmsprop, _sgd
+
+_INT = types.int64
+_PTR = types.uintp
+_F32 = types.float32
+sgemm = types.ExternalFunction(
+    "nnctl_cblas_sgemm64",
+    types.void(types.int32, types.int32, types.int32, _INT, _INT, _INT, _F32, _PTR, _INT, _PTR, _INT, _F32,
+               _PTR, _INT),
+)
+sgemv = types.ExternalFunction(
+    "nnctl_cblas_sgemv64",
+    types.void(types.int32, types.int32, _INT, _INT, _F32, _PTR, _INT, _PTR, _INT, _F32, _PTR, _INT),
+)
+sdot = types.ExternalFunction("nnctl_cblas_sdot64", types.float32(_INT, _PTR, _INT, _PTR, _INT))
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+F4 = 4  # bytes per float32
+ALIGN = 16  # rows: the row blocking of OpenBLAS's float32 kernels for AVX-512 and AVX2
+
+_jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+_par = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy", parallel=True)
+
+sgd, momentum, adagrad, rmsprop, adam = (_jit(f) for f in (_sgd, _momentum, _adagrad, _rmsprop, _adam))
+
+
+@_par
+def probe(out, lanes):
+    """A region that does nothing but mark which lanes ran (starts the OpenMP threads)."""
+    for lane in prange(lanes):
+        out[lane] = lane + 1
+
+
+@_jit
+def split(n, lane, lanes):
+    """The share [lo, hi) of lane ``lane`` in range(n), in whole blocks of ``ALIGN``: each
+    lane's first row is where the undivided product would also start a block of rows."""
+    blocks = (n + ALIGN - 1) // ALIGN
+    return min(n, blocks * lane // lanes * ALIGN), min(n, blocks * (lane + 1) // lanes * ALIGN)
+
+
+@_jit
+def bias_activation(z, b, lo, hi, kind, slope):
+    """z[lo:hi] ← f(z[lo:hi] + b) as NumPy computes it: ReLU max(v, 0) and leaky ReLU
+    max(v, slope·v), a NaN passing through."""
+    k = z.shape[1]
+    for i in range(lo, hi):
+        for j in range(k):
+            v = z[i, j] + b[j]
+            if kind == 1:
+                v = v if (v >= 0 or v != v) else np.float32(0)
+            elif kind == 2:
+                s = v * slope
+                v = v if (v >= s or v != v) else s
+            z[i, j] = v
+
+
+@_jit
+def activation_backward(d, a, lo, hi, kind, slope):
+    """d[lo:hi] ← d ⊙ f'(z), written from a = f(z): ReLU 1 or 0, leaky ReLU 1 or slope."""
+    if kind == 0:
+        return
+    k = d.shape[1]
+    other = np.float32(0) if kind == 1 else slope
+    for i in range(lo, hi):
+        for j in range(k):
+            d[i, j] = d[i, j] * (np.float32(1) if a[i, j] > 0 else other)
+
+
+@_par
+def forward(x, t, idx, tb, h, z, w, b, kinds, slopes, lanes):
+    """Region A: lane k gathers rows idx[lo:hi] of x and t into h[0] and tb, then runs its
+    rows through every layer: z_l = h_l W_l + b_l, h_{l+1} = f(z_l) (the output layer
+    gets its bias only)."""
+    m = idx.shape[0]
+    xb = h[0]
+    n_layers = len(w)
+    for lane in prange(lanes):
+        lo, hi = split(m, lane, lanes)
+        for i in range(lo, hi):
+            r = idx[i]
+            xb[i, :] = x[r, :]
+            tb[i, :] = t[r, :]
+        for l in range(n_layers):
+            fan_in, fan_out = w[l].shape
+            sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, hi - lo, fan_out, fan_in, np.float32(1),
+                  h[l].ctypes.data + lo * fan_in * F4, fan_in, w[l].ctypes.data, fan_out, np.float32(0),
+                  z[l].ctypes.data + lo * fan_out * F4, fan_out)
+            kind = kinds[l] if l < n_layers - 1 else 0
+            bias_activation(z[l], b[l], lo, hi, kind, slopes[l])
+
+
+@_par
+def backward(d, z, w, kinds, slopes, lanes):
+    """Region B: lane k backpropagates its rows, d_{l−1} = (d_l W_lᵀ) ⊙ f'(z_{l−1}), from the
+    last layer's d (written by the trainer) down to the first hidden layer."""
+    m = d[0].shape[0]
+    n_layers = len(w)
+    for lane in prange(lanes):
+        lo, hi = split(m, lane, lanes)
+        for l in range(n_layers - 1, 0, -1):
+            fan_in, fan_out = w[l].shape
+            sgemm(ROW_MAJOR, NO_TRANS, TRANS, hi - lo, fan_in, fan_out, np.float32(1),
+                  d[l].ctypes.data + lo * fan_out * F4, fan_out, w[l].ctypes.data, fan_out, np.float32(0),
+                  d[l - 1].ctypes.data + lo * fan_in * F4, fan_in)
+            activation_backward(d[l - 1], z[l - 1], lo, hi, kinds[l - 1], slopes[l - 1])
+
+
+@_jit
+def _update(kind, p, g, s1, s2, c):
+    """One optimizer rule over a slice, with the scalars ``c`` in the order of kernels.py."""
+    if kind == 0:
+        sgd(p, g, c[0])
+    elif kind == 1:
+        momentum(p, g, s1, c[0], c[1])
+    elif kind == 2:
+        adagrad(p, g, s1, c[0], c[1])
+    elif kind == 3:
+        rmsprop(p, g, s1, c[0], c[1], c[2], c[3])
+    else:
+        adam(p, g, s1, s2, c[0], c[1], c[2], c[3], c[4], c[5], c[6])
+
+
+@_jit
+def backward_update(h, d, z, w, kinds, slopes, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq,
+                    lanes):
+    """Regions B and C, from one call."""
+    backward(d, z, w, kinds, slopes, lanes)
+    gradients_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, lanes)
+
+
+@_par
+def gradients_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, lanes):
+    """Region C: lane k owns rows [i0, i1) of each W_l, and the biases of the layers
+    l ≡ k (mod lanes): ∂W_l[i0:i1] = h_l[:, i0:i1]ᵀ d_l, ∂W += λW, sq[lane, l] = ‖∂W_l[i0:i1]‖²
+    (a BLAS dot, as NumPy's), ∂b_l = Σ_rows d_l (the GEMV ones @ d_l, whole, as NumPy
+    computes it), then the optimizer rule on the parameters it owns."""
+    m = d[0].shape[0]
+    n_layers = len(dw)
+    for lane in prange(lanes):
+        for l in range(n_layers):
+            fan_in, fan_out = dw[l].shape
+            i0, i1 = split(fan_in, lane, lanes)
+            sgemm(ROW_MAJOR, TRANS, NO_TRANS, i1 - i0, fan_out, m, np.float32(1),
+                  h[l].ctypes.data + i0 * F4, fan_in, d[l].ctypes.data, fan_out, np.float32(0),
+                  dw[l].ctypes.data + i0 * fan_out * F4, fan_out)
+            w0, w1 = offsets[l] + i0 * fan_out, offsets[l] + i1 * fan_out
+            if l2 != 0:
+                for i in range(w0, w1):
+                    grads[i] += l2 * params[i]
+            g_at = grads.ctypes.data + w0 * F4
+            sq[lane, l] = sdot(w1 - w0, g_at, 1, g_at, 1)
+            _update(kind, params[w0:w1], grads[w0:w1], s1[w0:w1], s2[w0:w1], c)
+            if l % lanes == lane:
+                sgemv(ROW_MAJOR, TRANS, m, fan_out, np.float32(1), d[l].ctypes.data, fan_out,
+                      ones.ctypes.data, 1, np.float32(0), db[l].ctypes.data, 1)
+                b0 = offsets[l] + fan_in * fan_out
+                _update(kind, params[b0:b0 + fan_out], grads[b0:b0 + fan_out], s1[b0:b0 + fan_out],
+                        s2[b0:b0 + fan_out], c)

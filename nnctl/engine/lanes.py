@@ -1,0 +1,232 @@
+"""Minibatch steps split across cores ("lanes"), for large networks when the BLAS may use
+several threads.
+
+With a multi-threaded BLAS only the matrix products of a step use every core; the row
+gather, bias and activation, gradient norms and the optimizer update run on one core
+between them, and the BLAS threads share packed blocks of every product.  Here instead
+each core is a lane that does its share of everything, calling the BLAS
+single-threaded, in three parallel regions per step (compiled by numba,
+``lane_kernels.py``; OpenMP threads, a few µs to start a region):
+
+A  rows        lane k gathers its rows of the minibatch and runs them forward:
+               z_l = h_l W_l + b_l, h_{l+1} = f(z_l)
+   (the trainer then applies the output activation, the loss and δ_L = (1/n) ∂L/∂z_L
+   on the whole batch, as on the plain path)
+B  rows        δ_{l−1} = (δ_l W_lᵀ) ⊙ f'(z_{l−1}) on its rows
+C  parameters  lane k owns a block of rows of each W_l: ∂W_l = h_lᵀ δ_l on it, + λW_l,
+               ‖∂W_l‖² of it, then the optimizer rule (``kernels.py``) on it; and the
+               biases of every lanes-th layer: ∂b_l = Σ_rows δ_l and their update
+
+No sum is split between lanes: every entry of every product is one BLAS call's dot over
+the same terms as on the one-thread path, and rows are shared out in blocks of 16,
+where OpenBLAS's kernels start their blocks too.  Where each lane's share of a product
+runs the same OpenBLAS kernel as the whole product (the benchmark's shapes, for
+example; OpenBLAS picks other kernels for small products), the numbers are bit for bit
+those of one thread; otherwise they agree to float32 rounding.  They are identical from
+run to run for the same number of lanes.
+
+Used for float32 networks of at least ``MIN_PARAMS`` parameters with ReLU, leaky ReLU
+or linear hidden layers and no dropout, without max-norm or gradient-norm clipping, on
+NumPy's own OpenBLAS with the 64-bit integer interface, and numba with its OpenMP
+threading layer; anything else takes the plain path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Iterator
+
+import numpy as np
+
+from nnctl.engine.network import MLP
+
+Array = np.ndarray
+
+MIN_PARAMS = 32_768
+"""Smaller networks' steps are too short for a region's start-up to pay."""
+
+MIN_ROWS_PER_LANE = 16
+"""Rows are shared out in blocks of 16 (``lane_kernels.ALIGN``): a smaller minibatch
+would leave a lane without rows."""
+
+_ACTIVATION_KIND = {"linear": 0, "relu": 1, "leaky_relu": 2}
+
+
+class _Blas:
+    """NumPy's OpenBLAS: its thread count, get and set through the library itself."""
+
+    def __init__(self, lib: ctypes.CDLL, get_threads, set_threads) -> None:
+        self.lib, self._get, self._set = lib, get_threads, set_threads
+
+    @contextmanager
+    def single_threaded(self) -> Iterator[None]:
+        """Each BLAS call runs in its caller's thread while the block runs."""
+        old = int(self._get())
+        self._set(1)
+        try:
+            yield
+        finally:
+            self._set(old)
+
+
+@lru_cache(maxsize=1)
+def _blas() -> _Blas | None:
+    """Register NumPy's OpenBLAS sgemm/sgemv under the names the kernels call; None where
+    NumPy's BLAS is not an ILP64 OpenBLAS (its path is found through threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info
+        import llvmlite.binding as llvm
+    except ImportError:
+        return None
+    numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
+    paths = [p["filepath"] for p in threadpool_info()
+             if p.get("internal_api") == "openblas" and "numpy" in os.path.relpath(p["filepath"], numpy_dir)]
+    if not paths:
+        return None
+    lib = ctypes.CDLL(paths[0])
+    for prefix in ("scipy_", ""):
+        try:
+            sgemm = getattr(lib, f"{prefix}cblas_sgemm64_")
+            sgemv = getattr(lib, f"{prefix}cblas_sgemv64_")
+            sdot = getattr(lib, f"{prefix}cblas_sdot64_")
+            get_threads = getattr(lib, f"{prefix}openblas_get_num_threads64_")
+            set_threads = getattr(lib, f"{prefix}openblas_set_num_threads64_")
+        except AttributeError:
+            continue
+        get_threads.restype = ctypes.c_int
+        set_threads.argtypes = [ctypes.c_int]
+        set_threads.restype = None
+        for name, fn in (("nnctl_cblas_sgemm64", sgemm), ("nnctl_cblas_sgemv64", sgemv), ("nnctl_cblas_sdot64", sdot)):
+            llvm.add_symbol(name, ctypes.cast(fn, ctypes.c_void_p).value)
+        return _Blas(lib, get_threads, set_threads)
+    return None
+
+
+@lru_cache(maxsize=1)
+def _kernels():
+    """The compiled lane kernels, or None when numba, OpenBLAS or OpenMP threads are missing."""
+    if _blas() is None:
+        return None
+    try:
+        import numba
+
+        from nnctl.engine import lane_kernels
+    except ImportError:
+        return None
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = "omp"  # workqueue threads start a region 40× slower
+    try:
+        lane_kernels.probe(np.zeros(2, np.int64), 2)
+    except Exception:  # noqa: BLE001 - no OpenMP runtime: the plain path serves
+        return None
+    return lane_kernels if numba.threading_layer() == "omp" else None
+
+
+def available() -> bool:
+    """Whether lanes can run here (numba with OpenMP, NumPy on an ILP64 OpenBLAS) and are
+    not switched off (``NNCTL_LANES=0``, or ``NNCTL_NUMBA=0`` for every compiled path)."""
+    if "0" in (os.environ.get("NNCTL_NUMBA", "1"), os.environ.get("NNCTL_LANES", "1")):
+        return False
+    return _kernels() is not None
+
+
+class LaneStep:
+    """The lane form of one training step of ``model``: ``forward`` then ``backward_update``."""
+
+    def __init__(self, model: MLP, optimizer, lanes: int, batch_size: int) -> None:
+        self.k = _kernels()
+        assert self.k is not None
+        self.model, self.optimizer, self.lanes = model, optimizer, lanes
+        self.blas = _blas()
+        self.work = model._workspace(batch_size)
+        self.xb = np.empty((batch_size, model.sizes[0]), model.dtype)
+        self.tb = np.empty((batch_size, model.sizes[-1]), model.dtype)
+        self.kinds = np.array([_ACTIVATION_KIND[a.name] for a in model.activations[:-1]] + [0], np.int64)
+        self.slopes = np.array([*model.slopes, 0.0], np.float32)
+        self.offsets = np.array([sl.start for sl in model.layer_slices], np.int64)
+        self.sq = np.zeros((lanes, model.n_layers))
+        """Each lane's share of ‖∂L/∂W_l‖² of the last step (``TrainingState.grad_sq``)."""
+        self._views: dict[int, _Views] = {}
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Hold the BLAS at one thread (each lane calls it) and numba at ``lanes`` threads."""
+        import numba
+
+        old = numba.get_num_threads()
+        numba.set_num_threads(min(self.lanes, numba.config.NUMBA_NUM_THREADS))
+        try:
+            with self.blas.single_threaded():
+                yield
+        finally:
+            numba.set_num_threads(old)
+
+    def forward(self, x: Array, t: Array, idx: Array) -> tuple[Array, Array, Array]:
+        """Gather rows ``idx`` and run them forward; (z, a) of the output layer and the
+        gathered targets, views valid until the next call."""
+        v = self._views_for(len(idx))
+        model = self.model
+        self.k.forward(x, t, idx, v.tb, v.h, v.z, v.w, v.b, self.kinds, self.slopes, self.lanes)
+        model.activations[-1].forward(v.z[-1], out=v.a)
+        self._last = v
+        return v.z[-1], v.a, v.tb
+
+    def backward_update(self, delta: Array, l2: float) -> None:
+        """Backpropagate ``delta`` = (1/n) ∂L/∂z of the output layer (best written into
+        ``delta_out()``), fill the gradients
+        (``model.grads``, the L2 term λW included) and take the optimizer's step (its
+        ``begin`` already called)."""
+        v = self._last
+        d = v.d if delta is v.d[-1] else (*v.d[:-1], delta)
+        kind, s1, s2, scalars = self.optimizer.kernel_args()
+        model = self.model
+        self.k.backward_update(v.h, d, v.z, v.w, self.kinds, self.slopes, v.dw, v.db, v.ones, self.offsets,
+                               model.params, model.grads, np.float32(l2), kind, s1, s2, scalars, self.sq,
+                               self.lanes)
+
+    def delta_out(self) -> Array:
+        """The buffer for the output layer's δ of the batch last run forward."""
+        return self._last.d[-1]
+
+    def _views_for(self, m: int) -> "_Views":
+        v = self._views.get(m)
+        if v is None:
+            v = self._views[m] = _Views(self, m)
+        return v
+
+
+class _Views:
+    """The tuples of per-layer arrays the kernels take, for minibatches of m rows."""
+
+    def __init__(self, step: LaneStep, m: int) -> None:
+        model, work = step.model, step.work
+        self.tb = step.tb[:m]
+        self.z = tuple(zl[:m] for zl in work.z)
+        self.h = (step.xb[:m], *self.z[:-1])
+        self.a = work.a_out[:m]
+        self.d = (*(dl[:m] for dl in work.delta), np.empty((m, model.sizes[-1]), model.dtype))
+        self.w, self.b = tuple(model.weights), tuple(model.biases)
+        self.dw, self.db = tuple(model.weight_grads), tuple(model.bias_grads)
+        self.ones = work.ones[:m]
+
+
+def plan(model: MLP, optimizer, lanes: int, batch_size: int, x: Array, t: Array, l2: float,
+         clip_norm: float | None, max_norm: float | None) -> LaneStep | None:
+    """A LaneStep where lanes serve this training, else None (the plain path)."""
+    if lanes < 2 or batch_size < lanes * MIN_ROWS_PER_LANE or model.params.size < MIN_PARAMS:
+        return None
+    if model.dtype != np.float32 or x.dtype != np.float32 or t.dtype != np.float32:
+        return None
+    if not (x.flags.c_contiguous and t.flags.c_contiguous):
+        return None
+    if any(p > 0 for p in model.dropout) or clip_norm is not None or max_norm is not None:
+        return None
+    if any(a.name not in _ACTIVATION_KIND for a in model.activations[:-1]):
+        return None
+    if not hasattr(optimizer, "kernel_args") or not available():
+        return None
+    return LaneStep(model, optimizer, lanes, batch_size)
+

@@ -1,0 +1,188 @@
+"""Steps split across lanes train the same network as the one-thread step: bit for bit
+at shapes whose products OpenBLAS splits cleanly, to float32 rounding elsewhere, and
+identically from run to run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nnctl.engine import lanes
+from nnctl.engine.callbacks import Callback, GradientNorms
+from nnctl.engine.losses import get_loss
+from nnctl.engine.network import MLP
+from nnctl.engine.optimizers import make_optimizer
+from nnctl.engine.resume import capture
+from nnctl.engine.trainer import FitConfig, fit
+
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+
+@pytest.fixture(autouse=True)
+def _needs_lanes():
+    if not lanes.available():
+        pytest.skip("lanes need numba with OpenMP threads and NumPy on its ILP64 OpenBLAS")
+
+
+def _task(sizes, rows, loss, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, sizes[0]), dtype=np.float32)
+    if loss == "cross_entropy":
+        t = np.eye(sizes[-1], dtype=np.float32)[rng.integers(0, sizes[-1], rows)]
+    elif loss == "log_loss":
+        t = (x[:, :1] > 0).astype(np.float32)
+    else:
+        t = rng.random((rows, sizes[-1]), dtype=np.float32)
+    return x, t
+
+
+def _fit(sizes, acts, output, loss, batch, rows, n_lanes, optimizer="adam", l2=0.0, epochs=2, callbacks=(),
+         resume=None, params=None):
+    x, t = _task(sizes, rows, loss)
+    net = MLP(sizes, acts, output)
+    net.initialize(np.random.default_rng(0), "he")
+    if params is not None:
+        net.params[...] = params
+    opt = make_optimizer(optimizer, net.params.size, lr=0.01)
+    config = FitConfig(epochs=epochs, batch_size=batch, lr=0.01, l2=l2, lanes=n_lanes,
+                       metric="accuracy" if loss != "squared" else "rmse")
+    logs: list[dict[str, float]] = []
+
+    class Logs(Callback):
+        def on_epoch_end(self, state, row):
+            logs.append({k: v for k, v in row.items() if k != "seconds"})
+
+    with threadpoolctl.threadpool_limits(1):
+        result = fit(net, get_loss(loss, output), opt, x, t, config, np.random.default_rng(1),
+                     callbacks=[*callbacks, Logs()], resume=resume)
+    return net, opt, logs, result
+
+
+BIG = ((784, 256, 256, 10), ["relu", "relu"], "softmax", "cross_entropy")
+
+
+@pytest.mark.parametrize("optimizer, l2", [("adam", 0.0), ("momentum", 1e-3), ("rmsprop", 0.0)])
+def test_two_lanes_equal_one_thread_bit_for_bit(optimizer, l2):
+    # 300 rows in batches of 128: two full batches and one of 44 rows (16 + 28).
+    one, opt1, logs1, _ = _fit(*BIG, batch=128, rows=300, n_lanes=1, optimizer=optimizer, l2=l2)
+    two, opt2, logs2, _ = _fit(*BIG, batch=128, rows=300, n_lanes=2, optimizer=optimizer, l2=l2)
+    assert lanes.plan(two, opt2, 2, 128, *_task(BIG[0], 300, "cross_entropy"), l2, None, None) is not None
+    np.testing.assert_array_equal(two.params, one.params)
+    for key, value in opt1.state_dict().items():
+        np.testing.assert_array_equal(opt2.state_dict()[key], value)
+    assert logs2 == logs1
+    assert not np.array_equal(one.params, MLP(BIG[0], BIG[1], BIG[2]).params)
+
+
+ODD = [
+    ((300, 130, 70, 3), ["relu", "leaky_relu"], "softmax", "cross_entropy", 50),
+    ((97, 301, 33, 1), ["linear", "relu"], "sigmoid", "log_loss", 37),
+    ((513, 129, 7), ["leaky_relu"], "linear", "squared", 40),
+]
+
+
+@pytest.mark.parametrize("sizes, acts, output, loss, batch", ODD)
+def test_odd_shapes_agree_to_rounding_and_repeat_exactly(sizes, acts, output, loss, batch):
+    one, _, logs1, _ = _fit(sizes, acts, output, loss, batch, rows=233, n_lanes=1, optimizer="sgd")
+    two, _, logs2, _ = _fit(sizes, acts, output, loss, batch, rows=233, n_lanes=2, optimizer="sgd")
+    again, _, logs3, _ = _fit(sizes, acts, output, loss, batch, rows=233, n_lanes=2, optimizer="sgd")
+    np.testing.assert_allclose(two.params, one.params, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(again.params, two.params)
+    assert logs3 == logs2
+    for a, b in zip(logs1, logs2):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
+
+
+@pytest.mark.parametrize("sizes, acts, output, loss, batch", ODD)
+def test_one_step_gradients_match_the_plain_backward(sizes, acts, output, loss, batch):
+    """With η = 0 the parameters stay put and ``grads`` holds the step's gradient."""
+    x, t = _task(sizes, 100, loss)
+    nets = []
+    for n_lanes in (1, 2):
+        net = MLP(sizes, acts, output)
+        net.initialize(np.random.default_rng(0), "he")
+        opt = make_optimizer("sgd", net.params.size, lr=0.0)
+        config = FitConfig(epochs=1, batch_size=batch, lr=0.0, shuffle=False, lanes=n_lanes,
+                           metric="accuracy" if loss != "squared" else "rmse")
+        with threadpoolctl.threadpool_limits(1):
+            fit(net, get_loss(loss, output), opt, x[:batch], t[:batch], config, np.random.default_rng(1))
+        nets.append(net)
+    plain, laned = nets
+    assert np.abs(plain.grads).max() > 0
+    np.testing.assert_allclose(laned.grads, plain.grads, rtol=1e-5, atol=1e-7)
+
+
+def test_gradient_norms_come_from_the_lanes():
+    norms = [GradientNorms(), GradientNorms()]
+    _, _, logs1, _ = _fit(*BIG, batch=64, rows=200, n_lanes=1, epochs=1, callbacks=[norms[0]])
+    _, _, logs2, _ = _fit(*BIG, batch=64, rows=200, n_lanes=2, epochs=1, callbacks=[norms[1]])
+    for layer in (1, 2, 3):
+        key = f"grad_norm.layer{layer}"
+        assert logs1[0][key] > 0
+        assert logs2[0][key] == pytest.approx(logs1[0][key], rel=1e-5)
+
+
+def test_a_stop_mid_epoch_resumes_to_the_same_result():
+    class StopAfter(Callback):
+        def __init__(self, steps):
+            self.steps, self.seen = steps, 0
+
+        def on_batch_end(self, state):
+            self.seen += 1
+            if self.seen == self.steps:
+                state.stop_requested = True
+
+    grabbed: dict[str, np.ndarray] = {}
+
+    class Grab(Callback):
+        def on_train_end(self, state):
+            grabbed.update(capture(state, []))
+
+    ref, _, ref_logs, _ = _fit(*BIG, batch=64, rows=300, n_lanes=2, epochs=3)
+    first, _, logs_a, result = _fit(*BIG, batch=64, rows=300, n_lanes=2, epochs=3, callbacks=[StopAfter(7), Grab()])
+    assert result.stop_reason == "interrupted"
+    second, _, logs_b, result = _fit(*BIG, batch=64, rows=300, n_lanes=2, epochs=3, resume=dict(grabbed),
+                                     params=first.params)
+    assert result.stop_reason == "max_epochs"
+    np.testing.assert_array_equal(second.params, ref.params)
+    assert logs_a + logs_b == ref_logs
+
+
+def test_divergence_stops_the_training():
+    x, t = _task(BIG[0], 256, "cross_entropy")
+    x *= 1e6
+    net = MLP(*BIG[:3])
+    net.initialize(np.random.default_rng(0), "he")
+    opt = make_optimizer("sgd", net.params.size, lr=1e6)
+    config = FitConfig(epochs=5, batch_size=64, lr=1e6, lanes=2)
+    result = fit(net, get_loss("cross_entropy", "softmax"), opt, x, t, config, np.random.default_rng(1))
+    assert result.stop_reason == "diverged" and result.epochs <= 1
+
+
+def _plan(**change):
+    settings = dict(sizes=BIG[0], acts=BIG[1], output=BIG[2], dropout=None, dtype=np.float32, lanes=2, batch=64,
+                    clip_norm=None, max_norm=None, optimizer="adam")
+    settings.update(change)
+    net = MLP(settings["sizes"], settings["acts"], settings["output"], dropout=settings["dropout"],
+              dtype=settings["dtype"])
+    opt = make_optimizer(settings["optimizer"], net.params.size, dtype=settings["dtype"])
+    x, t = _task(settings["sizes"], 100, "cross_entropy")
+    x, t = x.astype(settings["dtype"]), t.astype(settings["dtype"])
+    return lanes.plan(net, opt, settings["lanes"], settings["batch"], x, t, 0.0, settings["clip_norm"],
+                      settings["max_norm"])
+
+
+def test_plan_serves_the_supported_cases_only(monkeypatch):
+    assert isinstance(_plan(), lanes.LaneStep)
+    assert isinstance(_plan(acts=["leaky_relu", "linear"], optimizer="adagrad"), lanes.LaneStep)
+    assert _plan(lanes=1) is None
+    assert _plan(batch=31) is None  # fewer than 16 rows a lane
+    assert _plan(sizes=(20, 30, 3), acts=["relu"]) is None  # under MIN_PARAMS
+    assert _plan(dtype=np.float64) is None
+    assert _plan(dropout=[0.2, 0.5, 0.0]) is None
+    assert _plan(acts=["sigmoid", "relu"]) is None
+    assert _plan(clip_norm=1.0) is None and _plan(max_norm=3.0) is None
+    monkeypatch.setenv("NNCTL_LANES", "0")
+    assert _plan() is None
