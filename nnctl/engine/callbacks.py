@@ -31,9 +31,9 @@ class TrainingState:
     resumable: bool = True
     """False when training was cut inside a step, so the parameters match no step boundary."""
     rngs: dict[str, np.random.Generator] = field(default_factory=dict)
-    grad_sq: np.ndarray | None = None
-    """Where the step computes them itself (lanes): the squared norms ‖∂L/∂W_l‖² of its
-    weight gradients, one column per layer, one row per lane's share."""
+    grad_norms: np.ndarray | None = None
+    """Where the step computes them itself (lanes): the norms ‖∂L/∂W_l‖ of its weight
+    gradients, one per layer."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -224,10 +224,10 @@ class GradientNorms(Callback):
 
     def on_batch_end(self, state: TrainingState) -> None:
         sums = self.sums
-        grad_sq = getattr(state, "grad_sq", None)
-        if grad_sq is not None:
-            for i, sq in enumerate(grad_sq.sum(axis=0)):
-                sums[i] += math.sqrt(sq)
+        norms = getattr(state, "grad_norms", None)
+        if norms is not None:
+            for i, norm in enumerate(norms.tolist()):
+                sums[i] += norm
             self.steps += 1
             return
         for i, flat in enumerate(self.flat):

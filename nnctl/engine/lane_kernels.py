@@ -143,10 +143,15 @@ def _update(kind, p, g, s1, s2, c):
 
 @_jit
 def backward_update(h, d, z, w, kinds, slopes, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq,
-                    lanes):
-    """Regions B and C, from one call."""
+                    norms, lanes):
+    """Regions B and C, from one call; then norms[l] = ‖∂W_l‖ = √(Σ_lanes sq[lane, l])."""
     backward(d, z, w, kinds, slopes, lanes)
     gradients_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, lanes)
+    for l in range(norms.shape[0]):
+        total = 0.0
+        for lane in range(lanes):
+            total += sq[lane, l]
+        norms[l] = np.sqrt(total)
 
 
 @_par

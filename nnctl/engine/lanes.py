@@ -148,7 +148,8 @@ class LaneStep:
         self.slopes = np.array([*model.slopes, 0.0], np.float32)
         self.offsets = np.array([sl.start for sl in model.layer_slices], np.int64)
         self.sq = np.zeros((lanes, model.n_layers))
-        """Each lane's share of ‖∂L/∂W_l‖² of the last step (``TrainingState.grad_sq``)."""
+        self.norms = np.zeros(model.n_layers)
+        """‖∂L/∂W_l‖ of the last step, per layer (``TrainingState.grad_norms``)."""
         self._views: dict[int, _Views] = {}
 
     @contextmanager
@@ -184,7 +185,7 @@ class LaneStep:
         kind, s1, s2, scalars = self.optimizer.kernel_args()
         model = self.model
         self.k.backward_update(v.h, d, v.z, v.w, self.kinds, self.slopes, v.dw, v.db, v.ones, self.offsets,
-                               model.params, model.grads, np.float32(l2), kind, s1, s2, scalars, self.sq,
+                               model.params, model.grads, np.float32(l2), kind, s1, s2, scalars, self.sq, self.norms,
                                self.lanes)
 
     def delta_out(self) -> Array:

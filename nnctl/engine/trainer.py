@@ -91,7 +91,7 @@ def fit(
     last = config.epochs if state.stop_reason is None else done  # a training restored as ended stays ended
     lane_step = lanes.plan(model, optimizer, config.lanes, min(config.batch_size, len(x)), x, t, config.l2,
                            config.clip_norm, config.max_norm)
-    state.grad_sq = lane_step.sq if lane_step is not None else None
+    state.grad_norms = lane_step.norms if lane_step is not None else None
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected from the loss
             for epoch in range(done + 1, last + 1):
