@@ -76,16 +76,16 @@ def _rmsprop(w, g, v, alpha, c, lr, eps):
         w[i] -= (gi / (math.sqrt(vi) + eps)) * lr
 
 
-def _adam(w, g, m, v, b1, c1, b2, c2, bc2_sqrt, eps, step_size):
-    """m ← m·β₁ + g·c₁ ;  v ← v·β₂ + (g·g)·c₂ ;  w ← w − (m / (√v / √(1 − β₂ᵗ) + ε))·s,
-    with c₁ = 1 − β₁, c₂ = 1 − β₂ and s = η / (1 − β₁ᵗ)."""
+def _adam(w, g, m, v, b1, c1, b2, c2, inv_bc2, eps, step_size):
+    """m ← m·β₁ + g·c₁ ;  v ← v·β₂ + (g·g)·c₂ ;  w ← w − (m / (√v · r + ε))·s,
+    with c₁ = 1 − β₁, c₂ = 1 − β₂, r = 1 / √(1 − β₂ᵗ) and s = η / (1 − β₁ᵗ)."""
     for i in range(w.size):
         gi = g[i]
         mi = m[i] * b1 + gi * c1
         vi = v[i] * b2 + (gi * gi) * c2
         m[i] = mi
         v[i] = vi
-        w[i] -= (mi / (math.sqrt(vi) / bc2_sqrt + eps)) * step_size
+        w[i] -= (mi / (math.sqrt(vi) * inv_bc2 + eps)) * step_size
 
 
 def _bias_relu(z, b):

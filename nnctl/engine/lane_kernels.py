@@ -7,19 +7,40 @@ the symbols ``lanes.py`` registers for NumPy's own OpenBLAS (64-bit integer inte
 so the products use the same kernels as ``np.matmul``.
 
 Arrays per layer come as homogeneous tuples (all float32, C-contiguous):
-``h[l]`` the input of layer l (the gathered rows for l = 0, else layer l − 1's output,
-activated in place), ``z[l]`` its output, ``d[l]`` its dL/dz (the trainer writes the last),
+``src[l]`` what feeds layer l (the gathered rows for l = 0, else layer l − 1's output,
+activated in place), ``masks[l]`` its inverted-dropout mask (drawn by the caller; empty
+where ``dropping[l]`` is 0), ``h[l]`` its input (src[l] ⊙ masks[l], or src[l] itself),
+``z[l]`` its output, ``d[l]`` its dL/dz (the trainer writes the last),
 ``w[l]`` / ``dw[l]`` its weights and their gradient (fan_in, fan_out), ``b[l]`` / ``db[l]`` its
 bias and gradient.  Hidden activation codes: 0 linear, 1 ReLU, 2 leaky ReLU.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numba
 import numpy as np
 from numba import prange, types
 
 from nnctl.engine.kernels import _adagrad, _adam, _momentum, _rmsprop, _sgd
+
+
+def _keep_cache_current() -> None:
+    """The compiled regions inline kernels.py's update rules, but numba's on-disk cache
+    checks only the date of the file a function is written in: keep this file no older
+    than kernels.py, so that a changed rule recompiles them (before they are declared)."""
+    here = Path(__file__)
+    try:
+        rules = here.with_name("kernels.py").stat().st_mtime_ns
+        if here.stat().st_mtime_ns < rules:
+            os.utime(here, ns=(rules, rules))
+    except OSError:  # a read-only install is never edited in place
+        pass
+
+
+_keep_cache_current()
 
 _INT = types.int64
 _PTR = types.uintp
@@ -88,12 +109,12 @@ def activation_backward(d, a, lo, hi, kind, slope):
 
 
 @_par
-def forward(x, t, idx, tb, h, z, w, b, kinds, slopes, lanes):
-    """Region A: lane k gathers rows idx[lo:hi] of x and t into h[0] and tb, then runs its
-    rows through every layer: z_l = h_l W_l + b_l, h_{l+1} = f(z_l) (the output layer
-    gets its bias only)."""
+def forward(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes, lanes):
+    """Region A: lane k gathers rows idx[lo:hi] of x and t into src[0] and tb, then runs its
+    rows through every layer: h_l = src_l ⊙ mask_l where layer l has dropout (else h_l is
+    src_l), z_l = h_l W_l + b_l, src_{l+1} = f(z_l) (the output layer gets its bias only)."""
     m = idx.shape[0]
-    xb = h[0]
+    xb = src[0]
     n_layers = len(w)
     for lane in prange(lanes):
         lo, hi = split(m, lane, lanes)
@@ -103,6 +124,11 @@ def forward(x, t, idx, tb, h, z, w, b, kinds, slopes, lanes):
             tb[i, :] = t[r, :]
         for l in range(n_layers):
             fan_in, fan_out = w[l].shape
+            if dropping[l]:
+                inp, mask, out = src[l], masks[l], h[l]
+                for i in range(lo, hi):
+                    for j in range(fan_in):
+                        out[i, j] = inp[i, j] * mask[i, j]
             sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, hi - lo, fan_out, fan_in, np.float32(1),
                   h[l].ctypes.data + lo * fan_in * F4, fan_in, w[l].ctypes.data, fan_out, np.float32(0),
                   z[l].ctypes.data + lo * fan_out * F4, fan_out)
@@ -111,19 +137,25 @@ def forward(x, t, idx, tb, h, z, w, b, kinds, slopes, lanes):
 
 
 @_par
-def backward(d, z, w, kinds, slopes, lanes):
-    """Region B: lane k backpropagates its rows, d_{l−1} = (d_l W_lᵀ) ⊙ f'(z_{l−1}), from the
-    last layer's d (written by the trainer) down to the first hidden layer."""
+def backward(d, z, w, masks, dropping, kinds, slopes, lanes):
+    """Region B: lane k backpropagates its rows, d_{l−1} = (d_l W_lᵀ) ⊙ mask_l ⊙ f'(z_{l−1}),
+    from the last layer's d (written by the trainer) down to the first hidden layer."""
     m = d[0].shape[0]
     n_layers = len(w)
     for lane in prange(lanes):
         lo, hi = split(m, lane, lanes)
         for l in range(n_layers - 1, 0, -1):
             fan_in, fan_out = w[l].shape
+            prev = d[l - 1]
             sgemm(ROW_MAJOR, NO_TRANS, TRANS, hi - lo, fan_in, fan_out, np.float32(1),
                   d[l].ctypes.data + lo * fan_out * F4, fan_out, w[l].ctypes.data, fan_out, np.float32(0),
-                  d[l - 1].ctypes.data + lo * fan_in * F4, fan_in)
-            activation_backward(d[l - 1], z[l - 1], lo, hi, kinds[l - 1], slopes[l - 1])
+                  prev.ctypes.data + lo * fan_in * F4, fan_in)
+            if dropping[l]:
+                mask = masks[l]
+                for i in range(lo, hi):
+                    for j in range(fan_in):
+                        prev[i, j] = prev[i, j] * mask[i, j]
+            activation_backward(prev, z[l - 1], lo, hi, kinds[l - 1], slopes[l - 1])
 
 
 @_jit
@@ -142,10 +174,10 @@ def _update(kind, p, g, s1, s2, c):
 
 
 @_jit
-def backward_update(h, d, z, w, kinds, slopes, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq,
-                    norms, lanes):
+def backward_update(h, d, z, w, masks, dropping, kinds, slopes, dw, db, ones, offsets, params, grads, l2, kind,
+                    s1, s2, c, sq, norms, lanes):
     """Regions B and C, from one call; then norms[l] = ‖∂W_l‖ = √(Σ_lanes sq[lane, l])."""
-    backward(d, z, w, kinds, slopes, lanes)
+    backward(d, z, w, masks, dropping, kinds, slopes, lanes)
     gradients_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, lanes)
     for l in range(norms.shape[0]):
         total = 0.0

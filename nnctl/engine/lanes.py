@@ -9,10 +9,10 @@ single-threaded, in three parallel regions per step (compiled by numba,
 ``lane_kernels.py``; OpenMP threads, a few µs to start a region):
 
 A  rows        lane k gathers its rows of the minibatch and runs them forward:
-               z_l = h_l W_l + b_l, h_{l+1} = f(z_l)
+               z_l = (h_l ⊙ mask_l) W_l + b_l, h_{l+1} = f(z_l)
    (the trainer then applies the output activation, the loss and δ_L = (1/n) ∂L/∂z_L
    on the whole batch, as on the plain path)
-B  rows        δ_{l−1} = (δ_l W_lᵀ) ⊙ f'(z_{l−1}) on its rows
+B  rows        δ_{l−1} = (δ_l W_lᵀ) ⊙ mask_l ⊙ f'(z_{l−1}) on its rows
 C  parameters  lane k owns a block of rows of each W_l: ∂W_l = h_lᵀ δ_l on it, + λW_l,
                ‖∂W_l‖² of it, then the optimizer rule (``kernels.py``) on it; and the
                biases of every lanes-th layer: ∂b_l = Σ_rows δ_l and their update
@@ -26,7 +26,8 @@ those of one thread; otherwise they agree to float32 rounding.  They are identic
 run to run for the same number of lanes.
 
 Used for float32 networks of at least ``MIN_PARAMS`` parameters with ReLU, leaky ReLU
-or linear hidden layers and no dropout, without max-norm or gradient-norm clipping, on
+or linear hidden layers (dropout included: the masks are drawn as on the plain path,
+then applied by the lanes), without max-norm or gradient-norm clipping, on
 NumPy's own OpenBLAS with the 64-bit integer interface, and numba with its OpenMP
 threading layer; anything else takes the plain path.
 """
@@ -147,6 +148,7 @@ class LaneStep:
         self.kinds = np.array([_ACTIVATION_KIND[a.name] for a in model.activations[:-1]] + [0], np.int64)
         self.slopes = np.array([*model.slopes, 0.0], np.float32)
         self.offsets = np.array([sl.start for sl in model.layer_slices], np.int64)
+        self.dropping = np.array([p > 0.0 for p in model.dropout], np.int64)
         self.sq = np.zeros((lanes, model.n_layers))
         self.norms = np.zeros(model.n_layers)
         """‖∂L/∂W_l‖ of the last step, per layer (``TrainingState.grad_norms``)."""
@@ -165,12 +167,22 @@ class LaneStep:
         finally:
             numba.set_num_threads(old)
 
-    def forward(self, x: Array, t: Array, idx: Array) -> tuple[Array, Array, Array]:
-        """Gather rows ``idx`` and run them forward; (z, a) of the output layer and the
-        gathered targets, views valid until the next call."""
+    def forward(self, x: Array, t: Array, idx: Array, rng: np.random.Generator | None) -> tuple[Array, Array, Array]:
+        """Gather rows ``idx`` and run them forward, dropout masks drawn from ``rng`` as
+        ``MLP.forward_train`` draws them; (z, a) of the output layer and the gathered
+        targets, views valid until the next call."""
         v = self._views_for(len(idx))
         model = self.model
-        self.k.forward(x, t, idx, v.tb, v.h, v.z, v.w, v.b, self.kinds, self.slopes, self.lanes)
+        for l, p in enumerate(model.dropout):
+            if p > 0.0:
+                if rng is None:
+                    raise ValueError("dropout needs an rng in training")
+                mask = v.masks[l]
+                u = rng.random(mask.shape, dtype=np.float32)
+                np.greater_equal(u, p, out=mask)
+                mask *= 1.0 / (1.0 - p)
+        self.k.forward(x, t, idx, v.tb, v.src, v.h, v.masks, self.dropping, v.z, v.w, v.b, self.kinds, self.slopes,
+                       self.lanes)
         model.activations[-1].forward(v.z[-1], out=v.a)
         self._last = v
         return v.z[-1], v.a, v.tb
@@ -184,7 +196,7 @@ class LaneStep:
         d = v.d if delta is v.d[-1] else (*v.d[:-1], delta)
         kind, s1, s2, scalars = self.optimizer.kernel_args()
         model = self.model
-        self.k.backward_update(v.h, d, v.z, v.w, self.kinds, self.slopes, v.dw, v.db, v.ones, self.offsets,
+        self.k.backward_update(v.h, d, v.z, v.w, v.masks, self.dropping, self.kinds, self.slopes, v.dw, v.db, v.ones, self.offsets,
                                model.params, model.grads, np.float32(l2), kind, s1, s2, scalars, self.sq, self.norms,
                                self.lanes)
 
@@ -206,7 +218,10 @@ class _Views:
         model, work = step.model, step.work
         self.tb = step.tb[:m]
         self.z = tuple(zl[:m] for zl in work.z)
-        self.h = (step.xb[:m], *self.z[:-1])
+        self.src = (step.xb[:m], *self.z[:-1])
+        none = np.empty((0, 0), model.dtype)
+        self.masks = tuple(mk[:m] if mk is not None else none for mk in work.masks)
+        self.h = tuple(dr[:m] if dr is not None else s for dr, s in zip(work.dropped, self.src))
         self.a = work.a_out[:m]
         self.d = (*(dl[:m] for dl in work.delta), np.empty((m, model.sizes[-1]), model.dtype))
         self.w, self.b = tuple(model.weights), tuple(model.biases)
@@ -223,7 +238,7 @@ def plan(model: MLP, optimizer, lanes: int, batch_size: int, x: Array, t: Array,
         return None
     if not (x.flags.c_contiguous and t.flags.c_contiguous):
         return None
-    if any(p > 0 for p in model.dropout) or clip_norm is not None or max_norm is not None:
+    if clip_norm is not None or max_norm is not None:
         return None
     if any(a.name not in _ACTIVATION_KIND for a in model.activations[:-1]):
         return None

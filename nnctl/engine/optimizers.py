@@ -190,7 +190,8 @@ class Adam(SGD):
     -----
     t ← t + 1 ;  m ← β₁ m + (1 − β₁) g ;  v ← β₂ v + (1 − β₂) g²
     w ← w − (η / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
-    (m₀ = v₀ = 0, β₁ = 0.9, β₂ = 0.999, ε = 1e−8)
+    (m₀ = v₀ = 0, β₁ = 0.9, β₂ = 0.999, ε = 1e−8); the division by √(1 − β₂ᵗ) is taken
+    as a product with its reciprocal (within a rounding of torch's quotient).
     """
 
     def __init__(
@@ -206,14 +207,14 @@ class Adam(SGD):
     def begin(self) -> None:
         self.t += 1
         self._step_size = self.lr / (1.0 - self.beta1**self.t)
-        self._bc2_sqrt = math.sqrt(1.0 - self.beta2**self.t)
+        self._inv_bc2 = 1.0 / math.sqrt(1.0 - self.beta2**self.t)  # a product is cheaper than a quotient
 
     def update(self, w: Array, g: Array, sl: slice) -> None:
         b1, b2, m, v = self.beta1, self.beta2, self.m[sl], self.v[sl]
         if self._fused is not None:
             f = self._scalar
             self._fused.adam(w, g, m, v, f(b1), f(1.0 - b1), f(b2), f(1.0 - b2),
-                             f(self._bc2_sqrt), f(self.eps), f(self._step_size))
+                             f(self._inv_bc2), f(self.eps), f(self._step_size))
             return
         tmp = self._tmp[sl]
         m *= b1
@@ -224,7 +225,7 @@ class Adam(SGD):
         tmp *= 1.0 - b2
         v += tmp
         np.sqrt(v, out=tmp)
-        tmp /= self._bc2_sqrt
+        tmp *= self._inv_bc2
         tmp += self.eps
         np.divide(m, tmp, out=tmp)
         tmp *= self._step_size
@@ -232,7 +233,7 @@ class Adam(SGD):
 
     def kernel_args(self) -> tuple[int, Array, Array, Array] | None:
         b1, b2 = self.beta1, self.beta2
-        scalars = [b1, 1.0 - b1, b2, 1.0 - b2, self._bc2_sqrt, self.eps, self._step_size]
+        scalars = [b1, 1.0 - b1, b2, 1.0 - b2, self._inv_bc2, self.eps, self._step_size]
         return 4, self.m, self.v, np.array(scalars, np.float32)
 
     def state_dict(self) -> dict[str, Array]:

@@ -172,7 +172,7 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
                     state.cursor = EpochCursor(lo, order, total_loss, tracker.n, tracker.partial_pred(),
                                                tracker.sq.copy())
                     return None
-                z, a, tb = lane_step.forward(x, t, order[lo : lo + bs])
+                z, a, tb = lane_step.forward(x, t, order[lo : lo + bs], dropout_rng)
                 m = len(z)
                 total_loss += loss.value(z, a, tb)
                 tracker.add(a, tb, lo)

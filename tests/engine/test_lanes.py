@@ -37,9 +37,9 @@ def _task(sizes, rows, loss, seed=0):
 
 
 def _fit(sizes, acts, output, loss, batch, rows, n_lanes, optimizer="adam", l2=0.0, epochs=2, callbacks=(),
-         resume=None, params=None):
+         resume=None, params=None, dropout=None):
     x, t = _task(sizes, rows, loss)
-    net = MLP(sizes, acts, output)
+    net = MLP(sizes, acts, output, dropout=dropout)
     net.initialize(np.random.default_rng(0), "he")
     if params is not None:
         net.params[...] = params
@@ -61,11 +61,13 @@ def _fit(sizes, acts, output, loss, batch, rows, n_lanes, optimizer="adam", l2=0
 BIG = ((784, 256, 256, 10), ["relu", "relu"], "softmax", "cross_entropy")
 
 
-@pytest.mark.parametrize("optimizer, l2", [("adam", 0.0), ("momentum", 1e-3), ("rmsprop", 0.0)])
-def test_two_lanes_equal_one_thread_bit_for_bit(optimizer, l2):
+@pytest.mark.parametrize("optimizer, l2, dropout", [
+    ("adam", 0.0, None), ("momentum", 1e-3, None), ("rmsprop", 0.0, None), ("adam", 1e-4, [0.2, 0.5, 0.5]),
+])
+def test_two_lanes_equal_one_thread_bit_for_bit(optimizer, l2, dropout):
     # 300 rows in batches of 128: two full batches and one of 44 rows (16 + 28).
-    one, opt1, logs1, _ = _fit(*BIG, batch=128, rows=300, n_lanes=1, optimizer=optimizer, l2=l2)
-    two, opt2, logs2, _ = _fit(*BIG, batch=128, rows=300, n_lanes=2, optimizer=optimizer, l2=l2)
+    one, opt1, logs1, _ = _fit(*BIG, batch=128, rows=300, n_lanes=1, optimizer=optimizer, l2=l2, dropout=dropout)
+    two, opt2, logs2, _ = _fit(*BIG, batch=128, rows=300, n_lanes=2, optimizer=optimizer, l2=l2, dropout=dropout)
     assert lanes.plan(two, opt2, 2, 128, *_task(BIG[0], 300, "cross_entropy"), l2, None, None) is not None
     np.testing.assert_array_equal(two.params, one.params)
     for key, value in opt1.state_dict().items():
@@ -75,17 +77,18 @@ def test_two_lanes_equal_one_thread_bit_for_bit(optimizer, l2):
 
 
 ODD = [
-    ((300, 130, 70, 3), ["relu", "leaky_relu"], "softmax", "cross_entropy", 50),
-    ((97, 301, 33, 1), ["linear", "relu"], "sigmoid", "log_loss", 37),
-    ((513, 129, 7), ["leaky_relu"], "linear", "squared", 40),
+    ((300, 130, 70, 3), ["relu", "leaky_relu"], "softmax", "cross_entropy", 50, None),
+    ((97, 301, 33, 1), ["linear", "relu"], "sigmoid", "log_loss", 37, [0.0, 0.3, 0.1]),
+    ((513, 129, 7), ["leaky_relu"], "linear", "squared", 40, None),
 ]
 
 
-@pytest.mark.parametrize("sizes, acts, output, loss, batch", ODD)
-def test_odd_shapes_agree_to_rounding_and_repeat_exactly(sizes, acts, output, loss, batch):
-    one, _, logs1, _ = _fit(sizes, acts, output, loss, batch, rows=233, n_lanes=1, optimizer="sgd")
-    two, _, logs2, _ = _fit(sizes, acts, output, loss, batch, rows=233, n_lanes=2, optimizer="sgd")
-    again, _, logs3, _ = _fit(sizes, acts, output, loss, batch, rows=233, n_lanes=2, optimizer="sgd")
+@pytest.mark.parametrize("sizes, acts, output, loss, batch, dropout", ODD)
+def test_odd_shapes_agree_to_rounding_and_repeat_exactly(sizes, acts, output, loss, batch, dropout):
+    kw = dict(rows=233, optimizer="sgd", dropout=dropout)
+    one, _, logs1, _ = _fit(sizes, acts, output, loss, batch, n_lanes=1, **kw)
+    two, _, logs2, _ = _fit(sizes, acts, output, loss, batch, n_lanes=2, **kw)
+    again, _, logs3, _ = _fit(sizes, acts, output, loss, batch, n_lanes=2, **kw)
     np.testing.assert_allclose(two.params, one.params, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(again.params, two.params)
     assert logs3 == logs2
@@ -95,13 +98,14 @@ def test_odd_shapes_agree_to_rounding_and_repeat_exactly(sizes, acts, output, lo
             assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
 
 
-@pytest.mark.parametrize("sizes, acts, output, loss, batch", ODD)
-def test_one_step_gradients_match_the_plain_backward(sizes, acts, output, loss, batch):
-    """With η = 0 the parameters stay put and ``grads`` holds the step's gradient."""
+@pytest.mark.parametrize("sizes, acts, output, loss, batch, dropout", ODD)
+def test_one_step_gradients_match_the_plain_backward(sizes, acts, output, loss, batch, dropout):
+    """With η = 0 the parameters stay put and ``grads`` holds the step's gradient (the
+    same dropout masks: both draw them from the same generator in the same order)."""
     x, t = _task(sizes, 100, loss)
     nets = []
     for n_lanes in (1, 2):
-        net = MLP(sizes, acts, output)
+        net = MLP(sizes, acts, output, dropout=dropout)
         net.initialize(np.random.default_rng(0), "he")
         opt = make_optimizer("sgd", net.params.size, lr=0.0)
         config = FitConfig(epochs=1, batch_size=batch, lr=0.0, shuffle=False, lanes=n_lanes,
@@ -181,7 +185,7 @@ def test_plan_serves_the_supported_cases_only(monkeypatch):
     assert _plan(batch=31) is None  # fewer than 16 rows a lane
     assert _plan(sizes=(20, 30, 3), acts=["relu"]) is None  # under MIN_PARAMS
     assert _plan(dtype=np.float64) is None
-    assert _plan(dropout=[0.2, 0.5, 0.0]) is None
+    assert isinstance(_plan(dropout=[0.2, 0.5, 0.0]), lanes.LaneStep)
     assert _plan(acts=["sigmoid", "relu"]) is None
     assert _plan(clip_norm=1.0) is None and _plan(max_norm=3.0) is None
     monkeypatch.setenv("NNCTL_LANES", "0")
