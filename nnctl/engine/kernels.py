@@ -1,5 +1,6 @@
 """Optional compiled kernels (numba): optimizer updates in one pass over the parameters,
-and the bias + ReLU steps of a hidden layer in one pass over its activations.
+the bias + ReLU steps of a hidden layer in one pass over its activations, and the row
+gather of a minibatch that runs in a second thread without the interpreter lock.
 
 An optimizer step in NumPy is 2 to 11 whole-buffer passes (Adam: 11), and for a
 network of a few hundred thousand parameters those passes cost as much as the
@@ -26,7 +27,12 @@ MIN_SIZE = 32_768
 
 def enabled(size: int) -> bool:
     """Whether the compiled kernels serve a buffer of ``size`` parameters."""
-    return size >= MIN_SIZE and os.environ.get("NNCTL_NUMBA", "1") != "0" and load() is not None
+    return size >= MIN_SIZE and active()
+
+
+def active() -> bool:
+    """Whether numba is installed and not switched off (``NNCTL_NUMBA=0``)."""
+    return os.environ.get("NNCTL_NUMBA", "1") != "0" and load() is not None
 
 
 @lru_cache(maxsize=1)
@@ -40,7 +46,7 @@ def load() -> SimpleNamespace | None:
     return SimpleNamespace(
         sgd=jit(_sgd), momentum=jit(_momentum), adagrad=jit(_adagrad),
         rmsprop=jit(_rmsprop), adam=jit(_adam),
-        bias_relu=jit(_bias_relu), relu_backward=jit(_relu_backward),
+        bias_relu=jit(_bias_relu), relu_backward=jit(_relu_backward), gather_rows=jit(_gather_rows),
     )
 
 
@@ -103,3 +109,10 @@ def _relu_backward(d, h):
     for i in range(n):
         for j in range(k):
             d[i, j] = d[i, j] * (1 if h[i, j] > 0 else 0)
+
+
+def _gather_rows(x, idx, out):
+    """out[i] ← x[idx[i]] for each i (as x.take(idx, axis=0, out=out), releasing the
+    interpreter lock while it copies)."""
+    for i in range(idx.shape[0]):
+        out[i, :] = x[idx[i], :]

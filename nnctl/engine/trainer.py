@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from nnctl.engine import lanes
+from nnctl.engine import kernels, lanes
 from nnctl.engine.callbacks import Callback, TrainingState
 from nnctl.engine.losses import Loss
 from nnctl.engine.metrics import predicted_classes
@@ -234,25 +234,71 @@ def _minibatches(x: Array, t: Array, order: Array, bs: int, dtype, start_at: int
     data is never copied whole."""
     n = len(order)
     bufs = [(np.empty((bs, x.shape[1]), dtype), np.empty((bs, t.shape[1]), dtype)) for _ in range(2)]
+    starts = list(range(start_at, n, bs))
+    ahead = prefetch and bs * x.shape[1] >= PREFETCH_MIN_ELEMENTS and len(starts) >= 2
+    # Gathering ahead, a compiled copy leaves the interpreter lock to the training thread.
+    compiled = None
+    if ahead and kernels.active() and all(a.dtype == dtype and a.flags.c_contiguous for a in (x, t)):
+        compiled = kernels.load()
 
-    def gather(k: int, lo: int) -> tuple[Array, Array]:
+    def gather(k: int, lo: int) -> tuple[int, Array, Array]:
         idx = order[lo : lo + bs]
         xb, tb = bufs[k % 2]
         m = len(idx)
-        return x.take(idx, axis=0, out=xb[:m]), t.take(idx, axis=0, out=tb[:m])
+        if compiled is not None:
+            compiled.gather_rows(x, idx, xb[:m])
+            compiled.gather_rows(t, idx, tb[:m])
+            return lo, xb[:m], tb[:m]
+        return lo, x.take(idx, axis=0, out=xb[:m]), t.take(idx, axis=0, out=tb[:m])
 
-    starts = range(start_at, n, bs)
-    if not prefetch or bs * x.shape[1] < PREFETCH_MIN_ELEMENTS or len(starts) < 2:
+    if not ahead:
         for k, lo in enumerate(starts):
-            yield (lo, *gather(k, lo))
+            yield gather(k, lo)
         return
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead = pool.submit(gather, 0, 0)
+    yield from _ahead(gather, starts)
+
+
+def _ahead(gather: Callable[[int, int], tuple[int, Array, Array]], starts: list[int]
+           ) -> Iterator[tuple[int, Array, Array]]:
+    """gather(k, starts[k]) for each k, batch k + 1 gathered in a second thread while
+    batch k trains.  The two threads hand over with two bare locks (a few µs): the
+    helper gathers a batch only once it is asked for, which is when the batch before
+    the one in training, whose buffers it reuses, is done with."""
+    wanted, ready = threading.Lock(), threading.Lock()
+    wanted.acquire()
+    ready.acquire()
+    box: dict[str, object] = {}
+
+    def work() -> None:
         for k, lo in enumerate(starts):
-            batch = ahead.result()
-            if lo + bs < n:
-                ahead = pool.submit(gather, k + 1, lo + bs)
-            yield (lo, *batch)
+            wanted.acquire()
+            if box.get("stop"):
+                return
+            try:
+                box["batch"] = gather(k, lo)
+            except BaseException as exc:  # noqa: BLE001 - handed to the training thread
+                box["error"] = exc
+                ready.release()
+                return
+            ready.release()
+
+    helper = threading.Thread(target=work, name="nnctl-gather", daemon=True)
+    helper.start()
+    try:
+        wanted.release()
+        for k in range(len(starts)):
+            ready.acquire()
+            if "error" in box:
+                raise box["error"]  # type: ignore[misc]
+            batch = box.pop("batch")
+            if k + 1 < len(starts):
+                wanted.release()
+            yield batch  # type: ignore[misc]
+    finally:
+        box["stop"] = True
+        if wanted.locked():
+            wanted.release()
+        helper.join()
 
 
 def evaluate_rows(model: MLP, loss: Loss, x: Array, t: Array, config: FitConfig, prefix: str) -> dict[str, float]:

@@ -468,3 +468,25 @@ def test_gathering_minibatches_ahead_changes_no_number():
             FitConfig(epochs=3, batch_size=256, lr=0.01, prefetch=prefetch), np.random.default_rng(2), callbacks=[cb])
         runs.append((net.params.copy(), logs))
     assert np.array_equal(runs[0][0], runs[1][0]) and runs[0][1] == runs[1][1]
+
+
+def test_the_gathering_thread_hands_over_errors_and_ends_with_the_loop():
+    import threading
+
+    from nnctl.engine.trainer import _ahead
+
+    def gather(k, lo):
+        if k == 2:
+            raise ValueError("row 20: bad value")
+        return lo, k, k
+
+    batches = _ahead(gather, [0, 10, 20, 30])
+    assert next(batches) == (0, 0, 0) and next(batches) == (10, 1, 1)
+    with pytest.raises(ValueError, match="row 20"):
+        next(batches)
+    asked: list[int] = []
+    batches = _ahead(lambda k, lo: asked.append(k) or (lo, k, k), list(range(0, 100, 10)))
+    assert [next(batches)[1] for _ in range(3)] == [0, 1, 2]
+    batches.close()  # the loop stopped early (a stop request, a non-finite loss)
+    assert asked in ([0, 1, 2], [0, 1, 2, 3])  # at most one batch ahead
+    assert not any(th.name == "nnctl-gather" for th in threading.enumerate())
