@@ -75,8 +75,9 @@ class _Blas:
 
 @lru_cache(maxsize=1)
 def _blas() -> _Blas | None:
-    """Register NumPy's OpenBLAS sgemm/sgemv under the names the kernels call; None where
-    NumPy's BLAS is not an ILP64 OpenBLAS (its path is found through threadpoolctl)."""
+    """Register NumPy's OpenBLAS sgemm, sgemv and sdot under the names the kernels call;
+    None where NumPy's BLAS is not an ILP64 OpenBLAS (its path is found through
+    threadpoolctl)."""
     try:
         from threadpoolctl import threadpool_info
         import llvmlite.binding as llvm

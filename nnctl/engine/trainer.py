@@ -3,6 +3,7 @@ norms, metric logs, progress) is a callback."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import threading
@@ -164,52 +165,39 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
             for w in model.weights:
                 _clip_max_norm(w, config.max_norm)
 
+    if lane_step is not None:  # each lane gathers its own rows in the step
+        batches = ((lo, None, None) for lo in range(start_at, n, bs))
+        running = lane_step.running()
+    else:
+        batches = _minibatches(x, t, order, bs, model.dtype, start_at, config.prefetch)
+        running = contextlib.nullcontext()
     start = time.perf_counter()
-    if lane_step is not None:
-        with lane_step.running():
-            for lo in range(start_at, n, bs):
-                if state.stop_requested:
-                    state.cursor = EpochCursor(lo, order, total_loss, tracker.n, tracker.partial_pred(),
-                                               tracker.sq.copy())
-                    return None
+    with running:
+        for lo, xb, tb in batches:
+            if state.stop_requested:
+                state.cursor = EpochCursor(lo, order, total_loss, tracker.n, tracker.partial_pred(), tracker.sq.copy())
+                return None
+            if lane_step is not None:
                 z, a, tb = lane_step.forward(x, t, order[lo : lo + bs], dropout_rng)
-                m = len(z)
-                total_loss += loss.value(z, a, tb)
-                tracker.add(a, tb, lo)
-                if not math.isfinite(total_loss):
-                    break
-                delta = loss.delta(z, a, tb, out_act, lane_step.delta_out())
-                delta *= 1.0 / m
-                optimizer.begin()
+            else:
+                z, a = model.forward_train(xb, dropout_rng)
+            m = len(z)
+            total_loss += loss.value(z, a, tb)
+            tracker.add(a, tb, lo)
+            if not math.isfinite(total_loss):
+                break
+            delta = loss.delta(z, a, tb, out_act, lane_step.delta_out() if lane_step is not None else dbuf[:m])
+            delta *= 1.0 / m
+            optimizer.begin()
+            if lane_step is not None:
                 lane_step.backward_update(delta, config.l2)
-                for cb in batch_cbs:
-                    cb.on_batch_end(state)
-        return _epoch_logs(epoch, lr, total_loss, n, tracker, start)
-    for lo, xb, tb in _minibatches(x, t, order, bs, model.dtype, start_at, config.prefetch):
-        if state.stop_requested:
-            state.cursor = EpochCursor(lo, order, total_loss, tracker.n, tracker.partial_pred(), tracker.sq.copy())
-            return None
-        m = len(xb)
-        z, a = model.forward_train(xb, dropout_rng)
-        total_loss += loss.value(z, a, tb)
-        tracker.add(a, tb, lo)
-        if not math.isfinite(total_loss):
-            break
-        delta = loss.delta(z, a, tb, out_act, dbuf[:m])
-        delta *= 1.0 / m
-        optimizer.begin()
-        if per_layer:
-            model.backward(delta, after_layer=update_layer)
-        else:
-            model.backward(delta)
-            update_all()
-        for cb in batch_cbs:
-            cb.on_batch_end(state)
-    return _epoch_logs(epoch, lr, total_loss, n, tracker, start)
-
-
-def _epoch_logs(epoch: int, lr: float, total_loss: float, n: int, tracker: "_MetricTracker",
-                start: float) -> dict[str, float]:
+            elif per_layer:
+                model.backward(delta, after_layer=update_layer)
+            else:
+                model.backward(delta)
+                update_all()
+            for cb in batch_cbs:
+                cb.on_batch_end(state)
     logs = {"epoch": float(epoch), "lr": lr, "train_loss": total_loss / n}
     logs.update(tracker.result("train_"))
     logs["seconds"] = time.perf_counter() - start
