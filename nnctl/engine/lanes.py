@@ -124,15 +124,26 @@ def _kernels():
         lane_kernels.probe(np.zeros(2, np.int64), 2)
     except Exception:  # noqa: BLE001 - no OpenMP runtime: the plain path serves
         return None
-    return lane_kernels if numba.threading_layer() == "omp" else None
+    if numba.threading_layer() != "omp":
+        return None
+    global _omp_pid
+    _omp_pid = os.getpid()
+    return lane_kernels
+
+
+_omp_pid = 0
+"""The process whose OpenMP threads run the lanes.  GNU OpenMP does not survive fork():
+numba stops a forked child that starts a parallel region, so a child trains on the
+plain path."""
 
 
 def available() -> bool:
-    """Whether lanes can run here (numba with OpenMP, NumPy on an ILP64 OpenBLAS) and are
-    not switched off (``NNCTL_LANES=0``, or ``NNCTL_NUMBA=0`` for every compiled path)."""
+    """Whether lanes can run here (numba with OpenMP, NumPy on an ILP64 OpenBLAS, not a
+    process forked after they ran) and are not switched off (``NNCTL_LANES=0``, or
+    ``NNCTL_NUMBA=0`` for every compiled path)."""
     if "0" in (os.environ.get("NNCTL_NUMBA", "1"), os.environ.get("NNCTL_LANES", "1")):
         return False
-    return _kernels() is not None
+    return _kernels() is not None and _omp_pid == os.getpid()
 
 
 class LaneStep:

@@ -4,6 +4,8 @@ identically from run to run."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -190,3 +192,29 @@ def test_plan_serves_the_supported_cases_only(monkeypatch):
     assert _plan(clip_norm=1.0) is None and _plan(max_norm=3.0) is None
     monkeypatch.setenv("NNCTL_LANES", "0")
     assert _plan() is None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
+def test_a_process_forked_after_lanes_ran_trains_on_the_plain_path():
+    """GNU OpenMP does not survive fork(): numba stops a child that starts a parallel
+    region, so the child must not plan lanes."""
+    parent, _, _, _ = _fit(*BIG, batch=64, rows=128, n_lanes=2, epochs=1)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: train, report whether lanes were planned, exit without cleanup
+        code = 1
+        try:
+            planned = _plan() is not None
+            child, _, _, _ = _fit(*BIG, batch=64, rows=128, n_lanes=2, epochs=1)
+            same = np.array_equal(child.params, parent.params)
+            os.write(write, f"{planned} {same}".encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    report = os.read(read, 100).decode()
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert report == "False True"  # plain path, and (one BLAS thread) the same numbers
+    assert _plan() is not None  # the parent keeps its lanes
