@@ -1,6 +1,7 @@
 """Optional compiled kernels (numba): optimizer updates in one pass over the parameters,
-the bias + ReLU steps of a hidden layer in one pass over its activations, and the row
-gather of a minibatch that runs in a second thread without the interpreter lock.
+the bias + ReLU steps of a hidden layer in one pass over its activations, the row
+gather of a minibatch that runs in a second thread without the interpreter lock, and
+(``output_kernels.py``) a softmax output's cross-entropy step.
 
 An optimizer step in NumPy is 2 to 11 whole-buffer passes (Adam: 11), and for a
 network of a few hundred thousand parameters those passes cost as much as the
@@ -48,6 +49,19 @@ def load() -> SimpleNamespace | None:
         rmsprop=jit(_rmsprop), adam=jit(_adam),
         bias_relu=jit(_bias_relu), relu_backward=jit(_relu_backward), gather_rows=jit(_gather_rows),
     )
+
+
+def softmax_cross_entropy(size: int, loss_name: str, output: str, n_outputs: int, metric: str):
+    """The compiled output step of ``output_kernels.py`` (softmax, cross-entropy, predicted
+    classes and δ of a minibatch, the NumPy path's numbers) where it serves a network of
+    ``size`` parameters with this loss, output activation, width and metric; else None."""
+    if loss_name != "cross_entropy" or output != "softmax" or n_outputs < 2 or metric != "accuracy":
+        return None
+    if not enabled(size):
+        return None
+    from nnctl.engine import output_kernels
+
+    return output_kernels.softmax_cross_entropy
 
 
 def _sgd(w, g, lr):

@@ -25,15 +25,17 @@ import numpy as np
 from numba import prange, types
 
 from nnctl.engine.kernels import _adagrad, _adam, _momentum, _rmsprop, _sgd
+from nnctl.engine.output_kernels import softmax_shift
 
 
 def _keep_cache_current() -> None:
-    """The compiled regions inline kernels.py's update rules, but numba's on-disk cache
-    checks only the date of the file a function is written in: keep this file no older
-    than kernels.py, so that a changed rule recompiles them (before they are declared)."""
+    """The compiled regions inline kernels.py's update rules and output_kernels.py's
+    softmax shift, but numba's on-disk cache checks only the date of the file a function
+    is written in: keep this file no older than those, so that a changed rule recompiles
+    them (before they are declared)."""
     here = Path(__file__)
     try:
-        rules = here.with_name("kernels.py").stat().st_mtime_ns
+        rules = max(here.with_name(name).stat().st_mtime_ns for name in ("kernels.py", "output_kernels.py"))
         if here.stat().st_mtime_ns < rules:
             os.utime(here, ns=(rules, rules))
     except OSError:  # a read-only install is never edited in place
@@ -109,10 +111,12 @@ def activation_backward(d, a, lo, hi, kind, slope):
 
 
 @_par
-def forward(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes, lanes):
+def forward(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes, a, zmax, shift, lanes):
     """Region A: lane k gathers rows idx[lo:hi] of x and t into src[0] and tb, then runs its
     rows through every layer: h_l = src_l ⊙ mask_l where layer l has dropout (else h_l is
-    src_l), z_l = h_l W_l + b_l, src_{l+1} = f(z_l) (the output layer gets its bias only)."""
+    src_l), z_l = h_l W_l + b_l, src_{l+1} = f(z_l) (the output layer gets its bias only);
+    with ``shift``, softmax's first steps on its rows of the output: zmax_i = max_k z_ik and
+    a_i = z_i − zmax_i (``output_kernels.softmax_shift``)."""
     m = idx.shape[0]
     xb = src[0]
     n_layers = len(w)
@@ -134,6 +138,8 @@ def forward(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes, lane
                   z[l].ctypes.data + lo * fan_out * F4, fan_out)
             kind = kinds[l] if l < n_layers - 1 else 0
             bias_activation(z[l], b[l], lo, hi, kind, slopes[l])
+        if shift:
+            softmax_shift(z[n_layers - 1][lo:hi], a[lo:hi], zmax[lo:hi])
 
 
 @_par
@@ -175,10 +181,10 @@ def _update(kind, p, g, s1, s2, c):
 
 @_jit
 def backward_update(h, d, z, w, masks, dropping, kinds, slopes, dw, db, ones, offsets, params, grads, l2, kind,
-                    s1, s2, c, sq, norms, lanes):
+                    s1, s2, c, sq, norms, rows, bias_lane, lanes):
     """Regions B and C, from one call; then norms[l] = ‖∂W_l‖ = √(Σ_lanes sq[lane, l])."""
     backward(d, z, w, masks, dropping, kinds, slopes, lanes)
-    gradients_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, lanes)
+    gradients_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, rows, bias_lane, lanes)
     for l in range(norms.shape[0]):
         total = 0.0
         for lane in range(lanes):
@@ -187,30 +193,41 @@ def backward_update(h, d, z, w, masks, dropping, kinds, slopes, dw, db, ones, of
 
 
 @_par
-def gradients_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, lanes):
-    """Region C: lane k owns rows [i0, i1) of each W_l, and the biases of the layers
-    l ≡ k (mod lanes): ∂W_l[i0:i1] = h_l[:, i0:i1]ᵀ d_l, ∂W += λW, sq[lane, l] = ‖∂W_l[i0:i1]‖²
-    (a BLAS dot, as NumPy's), ∂b_l = Σ_rows d_l (the GEMV ones @ d_l, whole, as NumPy
-    computes it), then the optimizer rule on the parameters it owns."""
+def gradients_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, rows, bias_lane, lanes):
+    """Region C: lane k owns rows [i0, i1) = rows[l, k:k+2] of each W_l, and the biases of
+    the layers with bias_lane[l] = k: ∂W_l[i0:i1] = h_l[:, i0:i1]ᵀ d_l, ∂W += λW,
+    sq[lane, l] = ‖∂W_l[i0:i1]‖² (a BLAS dot, as NumPy's), ∂b_l = Σ_rows d_l (the GEMV
+    ones @ d_l, whole, as NumPy computes it), then the optimizer rule on the parameters
+    it owns."""
     m = d[0].shape[0]
     n_layers = len(dw)
     for lane in prange(lanes):
         for l in range(n_layers):
             fan_in, fan_out = dw[l].shape
-            i0, i1 = split(fan_in, lane, lanes)
-            sgemm(ROW_MAJOR, TRANS, NO_TRANS, i1 - i0, fan_out, m, np.float32(1),
-                  h[l].ctypes.data + i0 * F4, fan_in, d[l].ctypes.data, fan_out, np.float32(0),
-                  dw[l].ctypes.data + i0 * fan_out * F4, fan_out)
-            w0, w1 = offsets[l] + i0 * fan_out, offsets[l] + i1 * fan_out
-            if l2 != 0:
-                for i in range(w0, w1):
-                    grads[i] += l2 * params[i]
-            g_at = grads.ctypes.data + w0 * F4
-            sq[lane, l] = sdot(w1 - w0, g_at, 1, g_at, 1)
-            _update(kind, params[w0:w1], grads[w0:w1], s1[w0:w1], s2[w0:w1], c)
-            if l % lanes == lane:
+            i0, i1 = rows[l, lane], rows[l, lane + 1]
+            sq[lane, l] = 0.0
+            if i1 > i0:
+                _gradient_update(h[l], d[l], dw[l], offsets[l], i0, i1, m, params, grads, l2, kind, s1, s2, c, sq,
+                                 lane, l)
+            if bias_lane[l] == lane:
                 sgemv(ROW_MAJOR, TRANS, m, fan_out, np.float32(1), d[l].ctypes.data, fan_out,
                       ones.ctypes.data, 1, np.float32(0), db[l].ctypes.data, 1)
                 b0 = offsets[l] + fan_in * fan_out
                 _update(kind, params[b0:b0 + fan_out], grads[b0:b0 + fan_out], s1[b0:b0 + fan_out],
                         s2[b0:b0 + fan_out], c)
+
+
+@_jit
+def _gradient_update(h, d, dw, offset, i0, i1, m, params, grads, l2, kind, s1, s2, c, sq, lane, l):
+    """Rows [i0, i1) of one layer's ∂W = hᵀd, its L2 term, squared norm and optimizer step."""
+    fan_in, fan_out = dw.shape
+    sgemm(ROW_MAJOR, TRANS, NO_TRANS, i1 - i0, fan_out, m, np.float32(1),
+          h.ctypes.data + i0 * F4, fan_in, d.ctypes.data, fan_out, np.float32(0),
+          dw.ctypes.data + i0 * fan_out * F4, fan_out)
+    w0, w1 = offset + i0 * fan_out, offset + i1 * fan_out
+    if l2 != 0:
+        for i in range(w0, w1):
+            grads[i] += l2 * params[i]
+    g_at = grads.ctypes.data + w0 * F4
+    sq[lane, l] = sdot(w1 - w0, g_at, 1, g_at, 1)
+    _update(kind, params[w0:w1], grads[w0:w1], s1[w0:w1], s2[w0:w1], c)

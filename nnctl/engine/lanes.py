@@ -38,7 +38,7 @@ import ctypes
 import os
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -161,6 +161,7 @@ class LaneStep:
         self.slopes = np.array([*model.slopes, 0.0], np.float32)
         self.offsets = np.array([sl.start for sl in model.layer_slices], np.int64)
         self.dropping = np.array([p > 0.0 for p in model.dropout], np.int64)
+        self.rows, self.bias_lane = shares(model.sizes, lanes)
         self.sq = np.zeros((lanes, model.n_layers))
         self.norms = np.zeros(model.n_layers)
         """‖∂L/∂W_l‖ of the last step, per layer (``TrainingState.grad_norms``)."""
@@ -179,10 +180,13 @@ class LaneStep:
         finally:
             numba.set_num_threads(old)
 
-    def forward(self, x: Array, t: Array, idx: Array, rng: np.random.Generator | None) -> tuple[Array, Array, Array]:
+    def forward(self, x: Array, t: Array, idx: Array, rng: np.random.Generator | None,
+                output: bool = True, zmax: Array | None = None) -> tuple[Array, Array, Array]:
         """Gather rows ``idx`` and run them forward, dropout masks drawn from ``rng`` as
         ``MLP.forward_train`` draws them; (z, a) of the output layer and the gathered
-        targets, views valid until the next call."""
+        targets, views valid until the next call.  With ``output`` False, a is left for
+        the caller to fill; given ``zmax`` too, the lanes take softmax's first steps
+        (zmax = row maxima of z, a = z − zmax)."""
         v = self._views_for(len(idx))
         model = self.model
         for l, p in enumerate(model.dropout):
@@ -193,9 +197,11 @@ class LaneStep:
                 u = rng.random(mask.shape, dtype=np.float32)
                 np.greater_equal(u, p, out=mask)
                 mask *= 1.0 / (1.0 - p)
+        shift = not output and zmax is not None
         self.k.forward(x, t, idx, v.tb, v.src, v.h, v.masks, self.dropping, v.z, v.w, v.b, self.kinds, self.slopes,
-                       self.lanes)
-        model.activations[-1].forward(v.z[-1], out=v.a)
+                       v.a, zmax if shift else v.no_rows, shift, self.lanes)
+        if output:
+            model.activations[-1].forward(v.z[-1], out=v.a)
         self._last = v
         return v.z[-1], v.a, v.tb
 
@@ -210,7 +216,7 @@ class LaneStep:
         model = self.model
         self.k.backward_update(v.h, d, v.z, v.w, v.masks, self.dropping, self.kinds, self.slopes, v.dw, v.db, v.ones, self.offsets,
                                model.params, model.grads, np.float32(l2), kind, s1, s2, scalars, self.sq, self.norms,
-                               self.lanes)
+                               self.rows, self.bias_lane, self.lanes)
 
     def delta_out(self) -> Array:
         """The buffer for the output layer's δ of the batch last run forward."""
@@ -221,6 +227,41 @@ class LaneStep:
         if v is None:
             v = self._views[m] = _Views(self, m)
         return v
+
+
+def shares(sizes: Sequence[int], lanes: int, align: int = 16) -> tuple[Array, Array]:
+    """Which parameters each lane updates in region C: rows[l, k]:rows[l, k+1] of W_l go to
+    lane k, and b_l to lane bias_lane[l].
+
+    The rows of all layers, taken in order (each layer's bias after its last row), are
+    cut into ``lanes`` runs of as nearly equal parameter counts as cuts at multiples of
+    ``align`` rows within a layer allow (the row blocks of ``lane_kernels.split``): the
+    work of a lane's share, its gradient product and its optimizer step, is in
+    proportion to its parameters.  Cutting each layer in halves instead leaves a lane
+    one block of the largest layer ahead wherever a layer has an odd number of blocks."""
+    fans = list(zip(sizes[:-1], sizes[1:]))
+    total = sum(fi * fo + fo for fi, fo in fans)
+    # Every place a cut may go: (global row, parameters before it).
+    places, done, first = [], 0, 0
+    for fi, fo in fans:
+        places += [(first + r, done + r * fo) for r in range(0, fi, align)]
+        first, done = first + fi, done + fi * fo + fo
+    places.append((first, done))
+    cuts, at = [0], 0
+    for k in range(1, lanes):
+        target = total * k / lanes
+        while at + 1 < len(places) and abs(places[at + 1][1] - target) <= abs(places[at][1] - target):
+            at += 1
+        cuts.append(places[at][0])
+    cuts.append(first)
+    rows = np.zeros((len(fans), lanes + 1), np.int64)
+    bias_lane = np.zeros(len(fans), np.int64)
+    first = 0
+    for l, (fi, _) in enumerate(fans):
+        rows[l] = [min(max(c - first, 0), fi) for c in cuts]
+        bias_lane[l] = max(k for k in range(lanes) if cuts[k] <= first + fi - 1)
+        first += fi
+    return rows, bias_lane
 
 
 class _Views:
@@ -239,6 +280,7 @@ class _Views:
         self.w, self.b = tuple(model.weights), tuple(model.biases)
         self.dw, self.db = tuple(model.weight_grads), tuple(model.bias_grads)
         self.ones = work.ones[:m]
+        self.no_rows = np.empty(0, model.dtype)
 
 
 def plan(model: MLP, optimizer, lanes: int, batch_size: int, x: Array, t: Array, l2: float,

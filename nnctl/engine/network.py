@@ -125,12 +125,14 @@ class MLP:
 
     # ---- training ------------------------------------------------------------------
 
-    def forward_train(self, x: Array, rng: np.random.Generator | None) -> tuple[Array, Array]:
+    def forward_train(self, x: Array, rng: np.random.Generator | None, output: bool = True) -> tuple[Array, Array]:
         """Forward pass for training, caching what the backward pass needs.
 
         With dropout, each unit of a layer's input is kept with probability 1 − p and
         scaled by 1 / (1 − p) (inverted dropout), so evaluation uses the full network
-        unchanged.  Returns views (z, a) of the output layer, valid until the next call.
+        unchanged.  Returns views (z, a) of the output layer, valid until the next call;
+        with ``output`` False, a is the buffer for the output activation, left for the
+        caller to fill.
         """
         n = len(x)
         work = self._workspace(n)
@@ -161,7 +163,8 @@ class MLP:
             inp = z
         z_out = work.z[-1][:n]
         a_out = work.a_out[:n]
-        self.activations[-1].forward(z_out, out=a_out)
+        if output:
+            self.activations[-1].forward(z_out, out=a_out)
         return z_out, a_out
 
     def backward(self, delta: Array, after_layer: Callable[[int], None] | None = None) -> None:

@@ -180,6 +180,30 @@ def _plan(**change):
                       settings["max_norm"])
 
 
+@pytest.mark.parametrize("sizes, n_lanes", [
+    ((784, 256, 256, 10), 2), ((784, 256, 256, 10), 3), ((300, 128, 10), 2), ((64, 512, 512, 512, 10), 2),
+    ((100, 40, 7), 4),
+])
+def test_update_shares_cover_every_parameter_once_and_balance(sizes, n_lanes):
+    rows, bias_lane = lanes.shares(sizes, n_lanes)
+    fans = list(zip(sizes[:-1], sizes[1:]))
+    owned = np.zeros(n_lanes)
+    for l, (fan_in, fan_out) in enumerate(fans):
+        assert rows[l, 0] == 0 and rows[l, -1] == fan_in and (np.diff(rows[l]) >= 0).all()
+        for k in range(n_lanes):
+            lo, hi = rows[l, k], rows[l, k + 1]
+            assert lo == hi or lo % 16 == 0  # cuts at OpenBLAS's row blocks
+            owned[k] += (hi - lo) * fan_out
+        owned[bias_lane[l]] += fan_out
+        assert rows[l, bias_lane[l]] < fan_in <= rows[l, bias_lane[l] + 1]  # with the layer's last row
+    total = sum(fi * fo + fo for fi, fo in fans)
+    assert owned.sum() == total
+    # Each cut is within half a row block (and a bias) of its target, so each lane's share is
+    # within one block of the even share.
+    widest = max(fo for _, fo in fans)
+    assert np.abs(owned - total / n_lanes).max() <= 17 * widest
+
+
 def test_plan_serves_the_supported_cases_only(monkeypatch):
     assert isinstance(_plan(), lanes.LaneStep)
     assert isinstance(_plan(acts=["leaky_relu", "linear"], optimizer="adagrad"), lanes.LaneStep)
