@@ -25,12 +25,12 @@ import numpy as np
 from numba import prange, types
 
 from nnctl.engine.kernels import _adagrad, _adam, _momentum, _rmsprop, _sgd
-from nnctl.engine.output_kernels import softmax_shift
+from nnctl.engine.output_kernels import softmax_finish, softmax_shift
 
 
 def _keep_cache_current() -> None:
     """The compiled regions inline kernels.py's update rules and output_kernels.py's
-    softmax shift, but numba's on-disk cache checks only the date of the file a function
+    softmax steps, but numba's on-disk cache checks only the date of the file a function
     is written in: keep this file no older than those, so that a changed rule recompiles
     them (before they are declared)."""
     here = Path(__file__)
@@ -143,13 +143,18 @@ def forward(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes, a, z
 
 
 @_par
-def backward(d, z, w, masks, dropping, kinds, slopes, lanes):
+def backward(d, z, w, masks, dropping, kinds, slopes, a, t, pred, amax, scale, finish, lanes):
     """Region B: lane k backpropagates its rows, d_{l−1} = (d_l W_lᵀ) ⊙ mask_l ⊙ f'(z_{l−1}),
-    from the last layer's d (written by the trainer) down to the first hidden layer."""
+    from the last layer's d down to the first hidden layer.  The last layer's d is the
+    trainer's, or with ``finish`` the lane's own: softmax's last steps on its rows of the
+    exponentials a, their predicted classes and δ = (a − t)·scale
+    (``output_kernels.softmax_finish``)."""
     m = d[0].shape[0]
     n_layers = len(w)
     for lane in prange(lanes):
         lo, hi = split(m, lane, lanes)
+        if finish:
+            softmax_finish(a[lo:hi], t[lo:hi], pred[lo:hi], d[n_layers - 1][lo:hi], amax[lo:hi], scale)
         for l in range(n_layers - 1, 0, -1):
             fan_in, fan_out = w[l].shape
             prev = d[l - 1]
@@ -180,10 +185,8 @@ def _update(kind, p, g, s1, s2, c):
 
 
 @_jit
-def backward_update(h, d, z, w, masks, dropping, kinds, slopes, dw, db, ones, offsets, params, grads, l2, kind,
-                    s1, s2, c, sq, norms, rows, bias_lane, lanes):
-    """Regions B and C, from one call; then norms[l] = ‖∂W_l‖ = √(Σ_lanes sq[lane, l])."""
-    backward(d, z, w, masks, dropping, kinds, slopes, lanes)
+def update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, norms, rows, bias_lane, lanes):
+    """Region C; then norms[l] = ‖∂W_l‖ = √(Σ_lanes sq[lane, l])."""
     gradients_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, rows, bias_lane, lanes)
     for l in range(norms.shape[0]):
         total = 0.0

@@ -147,11 +147,15 @@ def available() -> bool:
 
 
 class LaneStep:
-    """The lane form of one training step of ``model``: ``forward`` then ``backward_update``."""
+    """The lane form of one training step of ``model``: ``forward``, then ``backward`` (or
+    ``softmax_cross_entropy``, which includes it), then ``update``."""
 
     def __init__(self, model: MLP, optimizer, lanes: int, batch_size: int) -> None:
         self.k = _kernels()
         assert self.k is not None
+        from nnctl.engine.output_kernels import cross_entropy_total
+
+        self._cross_entropy_total = cross_entropy_total
         self.model, self.optimizer, self.lanes = model, optimizer, lanes
         self.blas = _blas()
         self.work = model._workspace(batch_size)
@@ -162,6 +166,7 @@ class LaneStep:
         self.offsets = np.array([sl.start for sl in model.layer_slices], np.int64)
         self.dropping = np.array([p > 0.0 for p in model.dropout], np.int64)
         self.rows, self.bias_lane = shares(model.sizes, lanes)
+        self._dropout = [(l, p) for l, p in enumerate(model.dropout) if p > 0.0]
         self.sq = np.zeros((lanes, model.n_layers))
         self.norms = np.zeros(model.n_layers)
         """‖∂L/∂W_l‖ of the last step, per layer (``TrainingState.grad_norms``)."""
@@ -181,42 +186,59 @@ class LaneStep:
             numba.set_num_threads(old)
 
     def forward(self, x: Array, t: Array, idx: Array, rng: np.random.Generator | None,
-                output: bool = True, zmax: Array | None = None) -> tuple[Array, Array, Array]:
-        """Gather rows ``idx`` and run them forward, dropout masks drawn from ``rng`` as
-        ``MLP.forward_train`` draws them; (z, a) of the output layer and the gathered
-        targets, views valid until the next call.  With ``output`` False, a is left for
-        the caller to fill; given ``zmax`` too, the lanes take softmax's first steps
-        (zmax = row maxima of z, a = z − zmax)."""
+                zmax: Array | None = None) -> tuple[Array, Array, Array]:
+        """Region A: gather rows ``idx`` and run them forward, dropout masks drawn from
+        ``rng`` as ``MLP.forward_train`` draws them; (z, a) of the output layer and the
+        gathered targets, views valid until the next call.  Given ``zmax`` (a softmax
+        output, for ``softmax_cross_entropy``), the lanes take softmax's first steps
+        instead of the output activation: zmax = row maxima of z, a = z − zmax."""
         v = self._views_for(len(idx))
         model = self.model
-        for l, p in enumerate(model.dropout):
-            if p > 0.0:
-                if rng is None:
-                    raise ValueError("dropout needs an rng in training")
-                mask = v.masks[l]
-                u = rng.random(mask.shape, dtype=np.float32)
-                np.greater_equal(u, p, out=mask)
-                mask *= 1.0 / (1.0 - p)
-        shift = not output and zmax is not None
+        for l, p in self._dropout:
+            if rng is None:
+                raise ValueError("dropout needs an rng in training")
+            mask = v.masks[l]
+            u = rng.random(mask.shape, dtype=np.float32)
+            np.greater_equal(u, p, out=mask)
+            mask *= 1.0 / (1.0 - p)
+        shift = zmax is not None
         self.k.forward(x, t, idx, v.tb, v.src, v.h, v.masks, self.dropping, v.z, v.w, v.b, self.kinds, self.slopes,
                        v.a, zmax if shift else v.no_rows, shift, self.lanes)
-        if output:
+        if not shift:
             model.activations[-1].forward(v.z[-1], out=v.a)
         self._last = v
         return v.z[-1], v.a, v.tb
 
-    def backward_update(self, delta: Array, l2: float) -> None:
-        """Backpropagate ``delta`` = (1/n) ∂L/∂z of the output layer (best written into
-        ``delta_out()``), fill the gradients
-        (``model.grads``, the L2 term λW included) and take the optimizer's step (its
-        ``begin`` already called)."""
+    def softmax_cross_entropy(self, pred: Array, zmax: Array, amax: Array) -> float:
+        """After ``forward(..., zmax=zmax)``: NumPy's exponentials, then region B with
+        softmax's last steps, the predicted classes (into ``pred``) and δ = (a − t)/m on
+        each lane's rows (``output_kernels``: the numbers of the plain path); returns
+        the batch's summed cross-entropy."""
         v = self._last
-        d = v.d if delta is v.d[-1] else (*v.d[:-1], delta)
+        np.exp(v.a, out=v.a)
+        scale = v.a.dtype.type(1.0 / len(v.a))
+        self.k.backward(v.d, v.z, v.w, v.masks, self.dropping, self.kinds, self.slopes, v.a, v.tb, pred, amax, scale,
+                        True, self.lanes)
+        return self._cross_entropy_total(v.z[-1], v.tb, zmax, amax)
+
+    def backward(self, delta: Array) -> None:
+        """Region B: backpropagate ``delta`` = (1/n) ∂L/∂z of the output layer (best
+        written into ``delta_out()``)."""
+        v = self._last
+        if delta is not v.d[-1]:
+            v.d[-1][...] = delta
+        self.k.backward(v.d, v.z, v.w, v.masks, self.dropping, self.kinds, self.slopes, v.a, v.tb, v.no_classes,
+                        v.no_rows, v.a.dtype.type(0), False, self.lanes)
+
+    def update(self, l2: float) -> None:
+        """Region C, after ``backward`` or ``softmax_cross_entropy``: fill the gradients
+        (``model.grads``, the L2 term λW included) and take the optimizer's step (its
+        ``begin`` already called); ``norms`` then holds each layer's gradient norm."""
+        v = self._last
         kind, s1, s2, scalars = self.optimizer.kernel_args()
         model = self.model
-        self.k.backward_update(v.h, d, v.z, v.w, v.masks, self.dropping, self.kinds, self.slopes, v.dw, v.db, v.ones, self.offsets,
-                               model.params, model.grads, np.float32(l2), kind, s1, s2, scalars, self.sq, self.norms,
-                               self.rows, self.bias_lane, self.lanes)
+        self.k.update(v.h, v.d, v.dw, v.db, v.ones, self.offsets, model.params, model.grads, np.float32(l2), kind,
+                      s1, s2, scalars, self.sq, self.norms, self.rows, self.bias_lane, self.lanes)
 
     def delta_out(self) -> Array:
         """The buffer for the output layer's δ of the batch last run forward."""
@@ -281,6 +303,7 @@ class _Views:
         self.dw, self.db = tuple(model.weight_grads), tuple(model.bias_grads)
         self.ones = work.ones[:m]
         self.no_rows = np.empty(0, model.dtype)
+        self.no_classes = np.empty(0, np.int64)
 
 
 def plan(model: MLP, optimizer, lanes: int, batch_size: int, x: Array, t: Array, l2: float,

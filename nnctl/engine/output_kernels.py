@@ -142,17 +142,21 @@ def log_sum_exp_total(zmax, log_amax, zero):
 
 
 def softmax_cross_entropy(z: Array, a: Array, t: Array, pred: Array, delta: Array, zmax: Array,
-                          amax: Array, shifted: bool = False) -> float:
+                          amax: Array) -> float:
     """a = softmax(z); pred = argmax of each row of a; δ = (a − t)/m; returns the summed
     loss Σ_rows lse(z) − Σ t·z, lse(z) = max z − log max a (``losses.cross_entropy``).
-    ``zmax`` and ``amax`` are scratch vectors of m entries; ``shifted``: ``softmax_shift``
-    has already filled zmax and a."""
+    ``zmax`` and ``amax`` are scratch vectors of m entries."""
     m = z.shape[0]
     scale = z.dtype.type(1.0 / m)
-    if not shifted:
-        softmax_shift(z, a, zmax)
+    softmax_shift(z, a, zmax)
     np.exp(a, out=a)
     softmax_finish(a, t, pred, delta, amax, scale)
+    return cross_entropy_total(z, t, zmax, amax)
+
+
+def cross_entropy_total(z: Array, t: Array, zmax: Array, amax: Array) -> float:
+    """Σ_rows lse(z) − Σ t·z from the row maxima of z and of a = softmax(z) (``losses.cross_entropy``);
+    amax is overwritten."""
     np.log(amax, out=amax)
-    total = z.dtype.type(log_sum_exp_total(zmax, amax, scale - scale))  # numba returns a Python float
-    return float(total - np.vdot(t, z))
+    zero = z.dtype.type(0)
+    return float(z.dtype.type(log_sum_exp_total(zmax, amax, zero)) - np.vdot(t, z))  # numba returns a Python float

@@ -183,32 +183,44 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
             if lane_step is not None:
                 idx = order[lo : lo + bs]
                 m = len(idx)
-                z, a, tb = lane_step.forward(x, t, idx, dropout_rng, output=head is None, zmax=scratch[0, :m])
-                delta = lane_step.delta_out()
+                if head is not None:
+                    lane_step.forward(x, t, idx, dropout_rng, zmax=scratch[0, :m])
+                    total_loss += lane_step.softmax_cross_entropy(tracker.classes(lo, m), scratch[0, :m],
+                                                                  scratch[1, :m])
+                    if not math.isfinite(total_loss):
+                        break
+                else:
+                    z, a, tb = lane_step.forward(x, t, idx, dropout_rng)
+                    total_loss += loss.value(z, a, tb)
+                    tracker.add(a, tb, lo)
+                    if not math.isfinite(total_loss):
+                        break
+                    delta = loss.delta(z, a, tb, out_act, lane_step.delta_out())
+                    delta *= 1.0 / m
+                    lane_step.backward(delta)
+                optimizer.begin()
+                lane_step.update(config.l2)
             else:
                 m = len(xb)
                 z, a = model.forward_train(xb, dropout_rng, output=head is None)
-                delta = dbuf[:m]
-            if head is not None:
-                total_loss += head(z, a, tb, tracker.classes(lo, m), delta, scratch[0, :m], scratch[1, :m],
-                                   lane_step is not None)
-                if not math.isfinite(total_loss):
-                    break
-            else:
-                total_loss += loss.value(z, a, tb)
-                tracker.add(a, tb, lo)
-                if not math.isfinite(total_loss):
-                    break
-                delta = loss.delta(z, a, tb, out_act, delta)
-                delta *= 1.0 / m
-            optimizer.begin()
-            if lane_step is not None:
-                lane_step.backward_update(delta, config.l2)
-            elif per_layer:
-                model.backward(delta, after_layer=update_layer)
-            else:
-                model.backward(delta)
-                update_all()
+                if head is not None:
+                    total_loss += head(z, a, tb, tracker.classes(lo, m), dbuf[:m], scratch[0, :m], scratch[1, :m])
+                    if not math.isfinite(total_loss):
+                        break
+                    delta = dbuf[:m]
+                else:
+                    total_loss += loss.value(z, a, tb)
+                    tracker.add(a, tb, lo)
+                    if not math.isfinite(total_loss):
+                        break
+                    delta = loss.delta(z, a, tb, out_act, dbuf[:m])
+                    delta *= 1.0 / m
+                optimizer.begin()
+                if per_layer:
+                    model.backward(delta, after_layer=update_layer)
+                else:
+                    model.backward(delta)
+                    update_all()
             for cb in batch_cbs:
                 cb.on_batch_end(state)
     logs = {"epoch": float(epoch), "lr": lr, "train_loss": total_loss / n}
