@@ -6,7 +6,10 @@ table reports the median samples/s with (min-max), the ratios of nnctl to each o
 library computed per interleaved round, and the GEMM-only ceiling: the 8 matrix
 products of one training step (3 forward, 3 weight gradients, 2 backpropagated
 deltas) at the same shapes, timed alone.  BLAS threads are set per worker, and
-1-thread and default-thread figures are reported apart.
+1-thread and default-thread figures are reported apart.  With the default threads, a
+short probe before and after each measurement tells which of this machine's two
+2-thread modes it ran in (``worker_mode``), and the ratios are also given over the
+rounds where both measurements ran wholly in the fast mode, or wholly in the slow one.
 
     python benchmarks/train_speed.py            # full run (several minutes)
     python benchmarks/train_speed.py --quick    # a small version in seconds
@@ -190,6 +193,34 @@ def worker_gemm(case: Case, rows: int, seconds: float) -> float:
     return _time_epochs(epoch, seconds)
 
 
+def worker_mode() -> float:
+    """How much faster one product (128×784 by 784×256) runs on the default BLAS threads
+    than on one: about 1.8 in this machine's fast 2-thread mode, 1.4 in its slow one."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    a, w = rng.standard_normal((128, 784), dtype=np.float32), rng.standard_normal((784, 256), dtype=np.float32)
+    out = np.empty((128, 256), np.float32)
+
+    def rate() -> float:
+        np.matmul(a, w, out=out)
+        done, start = 0, time.perf_counter()
+        while time.perf_counter() - start < 0.15:
+            np.matmul(a, w, out=out)
+            done += 1
+        return done / (time.perf_counter() - start)
+
+    default = rate()
+    with threadpool_limits(1):
+        one = rate()
+    return default / one
+
+
+MODE_SPLIT = 1.6
+"""A default-thread product at least this much faster than a 1-thread one: the fast mode."""
+
+
 def _limit(case: Case, rows: int) -> int:
     # Per-example training is slow: time it over fewer rows per pass.
     return min(rows, 2000) if case.batch == 1 else rows
@@ -209,12 +240,14 @@ def run_worker(lib: str, case: Case, rows: int, seconds: float) -> float:
         return worker_sklearn(case, rows, seconds)
     if lib == "gemm":
         return worker_gemm(case, rows, seconds)
+    if lib == "mode":
+        return worker_mode()
     raise ValueError(lib)
 
 
 # ----------------------------------------------------------------------------- driver
 def available(lib: str) -> bool:
-    module = {"torch": "torch", "torch_fused": "torch", "sklearn": "sklearn"}.get(lib)
+    module = {"torch": "torch", "torch_fused": "torch", "sklearn": "sklearn", "threadpoolctl": "threadpoolctl"}.get(lib)
     if module is None:
         return True
     import importlib.util
@@ -269,23 +302,42 @@ def measure(case: Case, threads: int | None, args) -> dict[str, list[float]]:
         libs.remove("gemm")
     libs = [lib for lib in libs if available(lib) and (not args.libs or lib in args.libs)]
     results: dict[str, list[float]] = {lib: [] for lib in libs}
+    # With several threads, tell the machine's 2-thread mode before and after each measurement.
+    probing = threads is None and (os.cpu_count() or 1) > 1 and available("threadpoolctl")
+    modes: dict[str, list[str]] = {lib: [] for lib in libs}
+
+    def mode() -> str:
+        speedup = spawn("mode", case, threads, args.quick, args.seconds)
+        return "?" if speedup is None else "fast" if speedup >= MODE_SPLIT else "slow"
+
+    before = mode() if probing else "?"
     for _ in range(args.repeats):
         for lib in libs:
             value = spawn(lib, case, threads, args.quick, args.seconds)
             results[lib].append(value if value is not None else float("nan"))
+            after = mode() if probing else "?"
+            modes[lib].append(before if before == after else "mixed")
+            before = after
+    results["_modes"] = modes  # type: ignore[assignment]
     return results
 
 
 def report(case: Case, threads: int | None, results: dict[str, list[float]]) -> None:
+    modes: dict[str, list[str]] = results.pop("_modes", {})  # type: ignore[assignment]
+
     def cell(values):
         good = [v for v in values if v == v]
         if not good:
             return "-"
         return f"{statistics.median(good) / 1e3:8.1f}k ({min(good) / 1e3:.1f}-{max(good) / 1e3:.1f})"
 
-    def ratio(other):
-        pairs = [a / b for a, b in zip(results["nnctl"], results[other]) if a == a and b == b and b > 0]
-        return f"{statistics.median(pairs):.2f}x" if pairs else "-"
+    def ratio(other, mode=None):
+        pairs = [a / b for i, (a, b) in enumerate(zip(results["nnctl"], results[other]))
+                 if a == a and b == b and b > 0
+                 and (mode is None or modes["nnctl"][i] == modes[other][i] == mode)]
+        if not pairs:
+            return "-"
+        return f"{statistics.median(pairs):.2f}x" + (f" ({len(pairs)} rounds)" if mode else "")
 
     label = "default threads" if threads is None else f"{threads} thread{'s' if threads > 1 else ''}"
     print(f"\n{case.label}, {label}: samples/s, median (min-max) of {len(results['nnctl'])} interleaved rounds")
@@ -296,6 +348,17 @@ def report(case: Case, threads: int | None, results: dict[str, list[float]]) -> 
         if lib == "gemm":
             extra = f"   nnctl share of GEMM-only ceiling = {ratio(lib).rstrip('x')}"
         print(f"  {lib:<12} {cell(values)}{extra}")
+    if len(results) > 1 and any(m != "?" for labels in modes.values() for m in labels):
+        # Ratios of rounds in which both measurements ran wholly in the same 2-thread mode.
+        for mode in ("fast", "slow"):
+            parts = []
+            for lib in results:
+                if lib == "nnctl":
+                    continue
+                name = "share of ceiling" if lib == "gemm" else f"/ {lib}"
+                parts.append(f"{name} {ratio(lib, mode).replace('x (', ' (') if lib == 'gemm' else ratio(lib, mode)}")
+            print(f"  {mode}-mode rounds: nnctl {', '.join(parts)}")
+        print("  modes (nnctl): " + " ".join(modes.get("nnctl", [])))
     sys.stdout.flush()
 
 

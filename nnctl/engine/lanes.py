@@ -6,16 +6,22 @@ gather, bias and activation, gradient norms and the optimizer update run on one 
 between them, and the BLAS threads share packed blocks of every product.  Here instead
 each core is a lane that does its share of everything, calling the BLAS
 single-threaded, in three parallel regions per step (compiled by numba,
-``lane_kernels.py``; OpenMP threads, a few µs to start a region):
+``lane_kernels.py`` and ``output_kernels.py``; OpenMP threads, a few µs to start a region):
 
 A  rows        lane k gathers its rows of the minibatch and runs them forward:
-               z_l = (h_l ⊙ mask_l) W_l + b_l, h_{l+1} = f(z_l)
-   (the trainer then applies the output activation, the loss and δ_L = (1/n) ∂L/∂z_L
-   on the whole batch, as on the plain path)
-B  rows        δ_{l−1} = (δ_l W_lᵀ) ⊙ mask_l ⊙ f'(z_{l−1}) on its rows
-C  parameters  lane k owns a block of rows of each W_l: ∂W_l = h_lᵀ δ_l on it, + λW_l,
-               ‖∂W_l‖² of it, then the optimizer rule (``kernels.py``) on it; and the
-               biases of every lanes-th layer: ∂b_l = Σ_rows δ_l and their update
+               z_l = (h_l ⊙ mask_l) W_l + b_l, h_{l+1} = f(z_l); for a softmax output
+               with cross-entropy also a = z_L − max z_L on its rows
+   (then NumPy's exp of a on the whole batch; with another output or loss, the
+   trainer applies the output activation, the loss and δ_L = (1/n) ∂L/∂z_L on the
+   whole batch, as on the plain path)
+B  rows        softmax's division by the row sum, the predicted classes and
+               δ_L = (a − t)/n on its rows (softmax with cross-entropy), then
+               δ_{l−1} = (δ_l W_lᵀ) ⊙ mask_l ⊙ f'(z_{l−1}) on its rows
+   (the loss is summed and checked: a non-finite one stops before C)
+C  parameters  lane k owns a run of weight rows (``shares``): ∂W_l = h_lᵀ δ_l on its rows,
+               + λW_l, ‖∂W_l‖² of them, then the optimizer rule (``kernels.py``) on
+               them; and the biases of the layers whose last row it owns:
+               ∂b_l = Σ_rows δ_l and their update
 
 No sum is split between lanes: every entry of every product is one BLAS call's dot over
 the same terms as on the one-thread path, and rows are shared out in blocks of 16,
