@@ -51,7 +51,7 @@ def load() -> SimpleNamespace | None:
     )
 
 
-def softmax_cross_entropy(size: int, loss_name: str, output: str, n_outputs: int, metric: str):
+def output_step(size: int, loss_name: str, output: str, n_outputs: int, metric: str):
     """The compiled output step of ``output_kernels.py`` (softmax, cross-entropy, predicted
     classes and δ of a minibatch, the NumPy path's numbers) where it serves a network of
     ``size`` parameters with this loss, output activation, width and metric; else None."""

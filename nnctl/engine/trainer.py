@@ -143,7 +143,7 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
     if cursor is not None:
         tracker.load(cursor)
     # Softmax, loss, classes and δ in five calls instead of fifteen, the same numbers.
-    head = kernels.softmax_cross_entropy(model.params.size, loss.name, out_act.name, t.shape[1], config.metric)
+    head = kernels.output_step(model.params.size, loss.name, out_act.name, t.shape[1], config.metric)
     scratch = np.empty((2, bs), dtype=model.dtype)
     params, grads = model.params, model.grads
     # Clipping needs the whole gradient before any layer is updated.

@@ -85,7 +85,7 @@ def _fit(monkeypatch, numba_on: bool):
 
 def test_a_fit_with_the_compiled_step_equals_the_numpy_fit(monkeypatch):
     monkeypatch.setenv("NNCTL_NUMBA", "1")
-    assert kernels.softmax_cross_entropy(39_818, "cross_entropy", "softmax", 10, "accuracy") is not None
+    assert kernels.output_step(39_818, "cross_entropy", "softmax", 10, "accuracy") is not None
     compiled_params, compiled_logs = _fit(monkeypatch, True)
     numpy_params, numpy_logs = _fit(monkeypatch, False)
     np.testing.assert_array_equal(compiled_params, numpy_params)
@@ -96,10 +96,10 @@ def test_a_fit_with_the_compiled_step_equals_the_numpy_fit(monkeypatch):
 def test_the_compiled_step_serves_softmax_cross_entropy_with_accuracy_only(monkeypatch):
     monkeypatch.setenv("NNCTL_NUMBA", "1")
     big = kernels.MIN_SIZE
-    assert kernels.softmax_cross_entropy(big, "cross_entropy", "softmax", 10, "accuracy") is not None
-    assert kernels.softmax_cross_entropy(big - 1, "cross_entropy", "softmax", 10, "accuracy") is None
-    assert kernels.softmax_cross_entropy(big, "squared", "softmax", 10, "accuracy") is None
-    assert kernels.softmax_cross_entropy(big, "cross_entropy", "softmax", 1, "accuracy") is None
-    assert kernels.softmax_cross_entropy(big, "cross_entropy", "softmax", 10, "rmse") is None
+    assert kernels.output_step(big, "cross_entropy", "softmax", 10, "accuracy") is not None
+    assert kernels.output_step(big - 1, "cross_entropy", "softmax", 10, "accuracy") is None
+    assert kernels.output_step(big, "squared", "softmax", 10, "accuracy") is None
+    assert kernels.output_step(big, "cross_entropy", "softmax", 1, "accuracy") is None
+    assert kernels.output_step(big, "cross_entropy", "softmax", 10, "rmse") is None
     monkeypatch.setenv("NNCTL_NUMBA", "0")
-    assert kernels.softmax_cross_entropy(big, "cross_entropy", "softmax", 10, "accuracy") is None
+    assert kernels.output_step(big, "cross_entropy", "softmax", 10, "accuracy") is None
