@@ -125,12 +125,12 @@ def _relu_backward(d, h):
             d[i, j] = d[i, j] * (1 if h[i, j] > 0 else 0)
 
 
-def _gather_rows(x, idx, out):
-    """out[i] ← x[idx[i]] for each i (as x.take(idx, axis=0, out=out), releasing the
-    interpreter lock while it copies), element by element: numba's copy of a row slice
-    (out[i, :] = x[r, :]) runs about three times slower."""
+def _gather_rows(x, idx, out, lo, hi):
+    """out[i] ← x[idx[i]] for lo ≤ i < hi (as x.take(idx[lo:hi], axis=0, out=out[lo:hi]),
+    releasing the interpreter lock while it copies), element by element: numba's copy
+    of a row slice (out[i, :] = x[r, :]) runs about three times slower."""
     n = x.shape[1]
-    for i in range(idx.shape[0]):
+    for i in range(lo, hi):
         r = idx[i]
         for j in range(n):
             out[i, j] = x[r, j]

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 from numba import prange, types
 
-from nnctl.engine.kernels import _adagrad, _adam, _momentum, _rmsprop, _sgd
+from nnctl.engine.kernels import _adagrad, _adam, _gather_rows, _momentum, _rmsprop, _sgd
 from nnctl.engine.output_kernels import softmax_finish, softmax_shift
 
 
@@ -65,6 +65,7 @@ _jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 _par = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy", parallel=True)
 
 sgd, momentum, adagrad, rmsprop, adam = (_jit(f) for f in (_sgd, _momentum, _adagrad, _rmsprop, _adam))
+copy_rows = _jit(_gather_rows)
 
 
 @_par
@@ -80,17 +81,6 @@ def split(n, lane, lanes):
     lane's first row is where the undivided product would also start a block of rows."""
     blocks = (n + ALIGN - 1) // ALIGN
     return min(n, blocks * lane // lanes * ALIGN), min(n, blocks * (lane + 1) // lanes * ALIGN)
-
-
-@_jit
-def copy_rows(x, idx, out, lo, hi):
-    """out[i] ← x[idx[i]] for lo ≤ i < hi, element by element: numba's copy of a row
-    slice (out[i, :] = x[r, :]) runs about three times slower."""
-    n = x.shape[1]
-    for i in range(lo, hi):
-        r = idx[i]
-        for j in range(n):
-            out[i, j] = x[r, j]
 
 
 @_jit

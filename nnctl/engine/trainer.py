@@ -259,8 +259,8 @@ def _minibatches(x: Array, t: Array, order: Array, bs: int, dtype, start_at: int
         xb, tb = bufs[k % 2]
         m = len(idx)
         if compiled is not None:
-            compiled.gather_rows(x, idx, xb[:m])
-            compiled.gather_rows(t, idx, tb[:m])
+            compiled.gather_rows(x, idx, xb, 0, m)
+            compiled.gather_rows(t, idx, tb, 0, m)
             return lo, xb[:m], tb[:m]
         return lo, x.take(idx, axis=0, out=xb[:m]), t.take(idx, axis=0, out=tb[:m])
 

@@ -86,7 +86,7 @@ def test_compiled_row_gathers_equal_take(dtype) -> None:
     idx = rng.permutation(500)[:129]
     idx[:3] = 3  # repeated rows
     out = np.full((129, 37), 7.0, dtype)
-    kernels.load().gather_rows(x, idx, out)
+    kernels.load().gather_rows(x, idx, out, 0, 129)
     np.testing.assert_array_equal(out, np.take(x, idx, axis=0))
     k = lanes._kernels()
     if k is None:
