@@ -25,7 +25,8 @@ import numpy as np
 from numba import prange, types
 
 from nnctl.engine.kernels import _adagrad, _adam, _gather_rows, _momentum, _rmsprop, _sgd
-from nnctl.engine.output_kernels import softmax_finish, softmax_shift
+from nnctl.engine.lane_sync import barrier
+from nnctl.engine.output_kernels import pairwise_sum, softmax_finish, softmax_shift
 
 
 def _keep_cache_current() -> None:
@@ -114,39 +115,45 @@ def activation_backward(d, a, lo, hi, kind, slope):
 @_par
 def forward(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes, a, zmax, shift, lanes):
     """Region A: lane k gathers rows idx[lo:hi] of x and t into src[0] and tb, then runs its
-    rows through every layer: h_l = src_l ⊙ mask_l where layer l has dropout (else h_l is
-    src_l), z_l = h_l W_l + b_l, src_{l+1} = f(z_l) (the output layer gets its bias only);
-    with ``shift``, softmax's first steps on its rows of the output: zmax_i = max_k z_ik and
-    a_i = z_i − zmax_i (``output_kernels.softmax_shift``)."""
+    rows through every layer (``_rows_forward``); with ``shift``, softmax's first steps on
+    its rows of the output: zmax_i = max_k z_ik and a_i = z_i − zmax_i
+    (``output_kernels.softmax_shift``)."""
     m = idx.shape[0]
-    xb = src[0]
     n_layers = len(w)
     for lane in prange(lanes):
         lo, hi = split(m, lane, lanes)
-        copy_rows(x, idx, xb, lo, hi)
-        copy_rows(t, idx, tb, lo, hi)
-        for l in range(n_layers):
-            fan_in, fan_out = w[l].shape
-            if dropping[l]:
-                inp, mask, out = src[l], masks[l], h[l]
-                for i in range(lo, hi):
-                    for j in range(fan_in):
-                        out[i, j] = inp[i, j] * mask[i, j]
-            sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, hi - lo, fan_out, fan_in, np.float32(1),
-                  h[l].ctypes.data + lo * fan_in * F4, fan_in, w[l].ctypes.data, fan_out, np.float32(0),
-                  z[l].ctypes.data + lo * fan_out * F4, fan_out)
-            kind = kinds[l] if l < n_layers - 1 else 0
-            bias_activation(z[l], b[l], lo, hi, kind, slopes[l])
+        _rows_forward(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes, lo, hi)
         if shift:
             softmax_shift(z[n_layers - 1][lo:hi], a[lo:hi], zmax[lo:hi])
 
 
+@_jit
+def _rows_forward(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes, lo, hi):
+    """Rows [lo, hi) gathered (x[idx] into src[0], t[idx] into tb) and run through every
+    layer: h_l = src_l ⊙ mask_l where layer l has dropout (else h_l is src_l),
+    z_l = h_l W_l + b_l, src_{l+1} = f(z_l) (the output layer gets its bias only)."""
+    n_layers = len(w)
+    copy_rows(x, idx, src[0], lo, hi)
+    copy_rows(t, idx, tb, lo, hi)
+    for l in range(n_layers):
+        fan_in, fan_out = w[l].shape
+        if dropping[l]:
+            inp, mask, out = src[l], masks[l], h[l]
+            for i in range(lo, hi):
+                for j in range(fan_in):
+                    out[i, j] = inp[i, j] * mask[i, j]
+        sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, hi - lo, fan_out, fan_in, np.float32(1),
+              h[l].ctypes.data + lo * fan_in * F4, fan_in, w[l].ctypes.data, fan_out, np.float32(0),
+              z[l].ctypes.data + lo * fan_out * F4, fan_out)
+        kind = kinds[l] if l < n_layers - 1 else 0
+        bias_activation(z[l], b[l], lo, hi, kind, slopes[l])
+
+
 @_par
 def backward(d, z, w, masks, dropping, kinds, slopes, a, t, pred, amax, scale, finish, lanes):
-    """Region B: lane k backpropagates its rows, d_{l−1} = (d_l W_lᵀ) ⊙ mask_l ⊙ f'(z_{l−1}),
-    from the last layer's d down to the first hidden layer.  The last layer's d is the
-    trainer's, or with ``finish`` the lane's own: softmax's last steps on its rows of the
-    exponentials a, their predicted classes and δ = (a − t)·scale
+    """Region B: lane k backpropagates its rows (``_rows_backward``) from the last layer's
+    d, the trainer's, or with ``finish`` the lane's own: softmax's last steps on its rows
+    of the exponentials a, their predicted classes and δ = (a − t)·scale
     (``output_kernels.softmax_finish``)."""
     m = d[0].shape[0]
     n_layers = len(w)
@@ -154,18 +161,26 @@ def backward(d, z, w, masks, dropping, kinds, slopes, a, t, pred, amax, scale, f
         lo, hi = split(m, lane, lanes)
         if finish:
             softmax_finish(a[lo:hi], t[lo:hi], pred[lo:hi], d[n_layers - 1][lo:hi], amax[lo:hi], scale)
-        for l in range(n_layers - 1, 0, -1):
-            fan_in, fan_out = w[l].shape
-            prev = d[l - 1]
-            sgemm(ROW_MAJOR, NO_TRANS, TRANS, hi - lo, fan_in, fan_out, np.float32(1),
-                  d[l].ctypes.data + lo * fan_out * F4, fan_out, w[l].ctypes.data, fan_out, np.float32(0),
-                  prev.ctypes.data + lo * fan_in * F4, fan_in)
-            if dropping[l]:
-                mask = masks[l]
-                for i in range(lo, hi):
-                    for j in range(fan_in):
-                        prev[i, j] = prev[i, j] * mask[i, j]
-            activation_backward(prev, z[l - 1], lo, hi, kinds[l - 1], slopes[l - 1])
+        _rows_backward(d, z, w, masks, dropping, kinds, slopes, lo, hi)
+
+
+@_jit
+def _rows_backward(d, z, w, masks, dropping, kinds, slopes, lo, hi):
+    """Rows [lo, hi) backpropagated from the last layer's d down to the first hidden
+    layer: d_{l−1} = (d_l W_lᵀ) ⊙ mask_l ⊙ f'(z_{l−1})."""
+    n_layers = len(w)
+    for l in range(n_layers - 1, 0, -1):
+        fan_in, fan_out = w[l].shape
+        prev = d[l - 1]
+        sgemm(ROW_MAJOR, NO_TRANS, TRANS, hi - lo, fan_in, fan_out, np.float32(1),
+              d[l].ctypes.data + lo * fan_out * F4, fan_out, w[l].ctypes.data, fan_out, np.float32(0),
+              prev.ctypes.data + lo * fan_in * F4, fan_in)
+        if dropping[l]:
+            mask = masks[l]
+            for i in range(lo, hi):
+                for j in range(fan_in):
+                    prev[i, j] = prev[i, j] * mask[i, j]
+        activation_backward(prev, z[l - 1], lo, hi, kinds[l - 1], slopes[l - 1])
 
 
 @_jit
@@ -185,38 +200,48 @@ def _update(kind, p, g, s1, s2, c):
 
 @_jit
 def update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, norms, rows, bias_lane, lanes):
-    """Region C; then norms[l] = ‖∂W_l‖ = √(Σ_lanes sq[lane, l])."""
+    """Region C; then the gradient norms (``_norms``)."""
     gradients_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, rows, bias_lane, lanes)
+    _norms(sq, norms)
+
+
+@_jit
+def _norms(sq, norms):
+    """norms[l] = ‖∂W_l‖ = √(Σ_lanes sq[lane, l])."""
     for l in range(norms.shape[0]):
         total = 0.0
-        for lane in range(lanes):
+        for lane in range(sq.shape[0]):
             total += sq[lane, l]
         norms[l] = np.sqrt(total)
 
 
 @_par
 def gradients_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, rows, bias_lane, lanes):
-    """Region C: lane k owns rows [i0, i1) = rows[l, k:k+2] of each W_l, and the biases of
-    the layers with bias_lane[l] = k: ∂W_l[i0:i1] = h_l[:, i0:i1]ᵀ d_l, ∂W += λW,
-    sq[lane, l] = ‖∂W_l[i0:i1]‖² (a BLAS dot, as NumPy's), ∂b_l = Σ_rows d_l (the GEMV
-    ones @ d_l, whole, as NumPy computes it), then the optimizer rule on the parameters
-    it owns."""
-    m = d[0].shape[0]
-    n_layers = len(dw)
+    """Region C: each lane's gradients and update (``_lane_update``)."""
     for lane in prange(lanes):
-        for l in range(n_layers):
-            fan_in, fan_out = dw[l].shape
-            i0, i1 = rows[l, lane], rows[l, lane + 1]
-            sq[lane, l] = 0.0
-            if i1 > i0:
-                _gradient_update(h[l], d[l], dw[l], offsets[l], i0, i1, m, params, grads, l2, kind, s1, s2, c, sq,
-                                 lane, l)
-            if bias_lane[l] == lane:
-                sgemv(ROW_MAJOR, TRANS, m, fan_out, np.float32(1), d[l].ctypes.data, fan_out,
-                      ones.ctypes.data, 1, np.float32(0), db[l].ctypes.data, 1)
-                b0 = offsets[l] + fan_in * fan_out
-                _update(kind, params[b0:b0 + fan_out], grads[b0:b0 + fan_out], s1[b0:b0 + fan_out],
-                        s2[b0:b0 + fan_out], c)
+        _lane_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, rows, bias_lane, lane)
+
+
+@_jit
+def _lane_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, rows, bias_lane, lane):
+    """Lane k owns rows [i0, i1) = rows[l, k:k+2] of each W_l, and the biases of the layers
+    with bias_lane[l] = k: ∂W_l[i0:i1] = h_l[:, i0:i1]ᵀ d_l, ∂W += λW, sq[lane, l] =
+    ‖∂W_l[i0:i1]‖² (a BLAS dot, as NumPy's), ∂b_l = Σ_rows d_l (the GEMV ones @ d_l,
+    whole, as NumPy computes it), then the optimizer rule on the parameters it owns."""
+    m = d[0].shape[0]
+    for l in range(len(dw)):
+        fan_in, fan_out = dw[l].shape
+        i0, i1 = rows[l, lane], rows[l, lane + 1]
+        sq[lane, l] = 0.0
+        if i1 > i0:
+            _gradient_update(h[l], d[l], dw[l], offsets[l], i0, i1, m, params, grads, l2, kind, s1, s2, c, sq,
+                             lane, l)
+        if bias_lane[l] == lane:
+            sgemv(ROW_MAJOR, TRANS, m, fan_out, np.float32(1), d[l].ctypes.data, fan_out,
+                  ones.ctypes.data, 1, np.float32(0), db[l].ctypes.data, 1)
+            b0 = offsets[l] + fan_in * fan_out
+            _update(kind, params[b0:b0 + fan_out], grads[b0:b0 + fan_out], s1[b0:b0 + fan_out],
+                    s2[b0:b0 + fan_out], c)
 
 
 @_jit
@@ -233,3 +258,63 @@ def _gradient_update(h, d, dw, offset, i0, i1, m, params, grads, l2, kind, s1, s
     g_at = grads.ctypes.data + w0 * F4
     sq[lane, l] = sdot(w1 - w0, g_at, 1, g_at, 1)
     _update(kind, params[w0:w1], grads[w0:w1], s1[w0:w1], s2[w0:w1], c)
+
+
+numpy_exp = types.ExternalFunction("nnctl_numpy_exp_f32", types.void(_PTR, _PTR, _PTR, _PTR))
+numpy_log = types.ExternalFunction("nnctl_numpy_log_f32", types.void(_PTR, _PTR, _PTR, _PTR))
+"""NumPy's own float32 loops (``numpy_loops``): ``loop(args, dimensions, steps, data)``."""
+
+
+@_jit
+def _loop_call(call, lane, at, n):
+    """Lane ``lane``'s row of ``call`` (int64, 8 a row) set to a NumPy inner loop's
+    arguments over n contiguous float32 from address ``at``, in place: args (at, at),
+    dimensions (n,), steps (4, 4); the address of that row."""
+    row = call[lane]
+    row[0] = at
+    row[1] = at
+    row[2] = n
+    row[3] = F4
+    row[4] = F4
+    return call.ctypes.data + lane * call.shape[1] * 8
+
+
+@_par
+def softmax_step(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes, a, zmax, amax, pred, scale,
+                 d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, norms, rows, bias_lane,
+                 flags, call, lanes):
+    """A whole step for a softmax output with cross-entropy, in one region; returns the
+    batch's summed loss.  Lane k, on its rows: A (``_rows_forward``), softmax's first
+    steps, NumPy's exp, softmax's last steps with the predicted classes and
+    δ_L = (a − t)·scale (``output_kernels``), B (``_rows_backward``), and NumPy's log of
+    its rows' largest probabilities: r_i = zmax_i − log amax_i.  Then, past a barrier
+    (``lane_sync``), every lane sums the loss Σ_i r_i − ⟨t, z_L⟩ (NumPy's pairwise order,
+    the BLAS dot as NumPy's ``vdot``) and, where it is finite, runs its share of C
+    (``_lane_update``); the gradient norms follow the region.  A non-finite loss leaves
+    the parameters, their gradients and the optimizer's state as they were."""
+    m = idx.shape[0]
+    n_layers = len(w)
+    k_out = w[n_layers - 1].shape[1]
+    zero = scale - scale
+    total = np.zeros(1)
+    for lane in prange(lanes):
+        lo, hi = split(m, lane, lanes)
+        _rows_forward(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes, lo, hi)
+        z_out, d_out = z[n_layers - 1], d[n_layers - 1]
+        softmax_shift(z_out[lo:hi], a[lo:hi], zmax[lo:hi])
+        at = _loop_call(call, lane, a.ctypes.data + lo * k_out * F4, (hi - lo) * k_out)
+        numpy_exp(at, at + 16, at + 24, 0)
+        softmax_finish(a[lo:hi], tb[lo:hi], pred[lo:hi], d_out[lo:hi], amax[lo:hi], scale)
+        _rows_backward(d, z, w, masks, dropping, kinds, slopes, lo, hi)
+        at = _loop_call(call, lane, amax.ctypes.data + lo * F4, hi - lo)
+        numpy_log(at, at + 16, at + 24, 0)
+        for i in range(lo, hi):
+            amax[i] = zmax[i] - amax[i]
+        barrier(flags, lane, lanes)
+        loss = pairwise_sum(amax, 0, m, zero) - sdot(m * k_out, tb.ctypes.data, 1, z_out.ctypes.data, 1)
+        if lane == 0:
+            total[0] = loss
+        if np.isfinite(loss):
+            _lane_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, rows, bias_lane, lane)
+    _norms(sq, norms)
+    return total[0]

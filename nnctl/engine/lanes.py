@@ -23,6 +23,11 @@ C  parameters  lane k owns a run of weight rows (``shares``): ∂W_l = h_lᵀ δ
                them; and the biases of the layers whose last row it owns:
                ∂b_l = Σ_rows δ_l and their update
 
+For a softmax output with cross-entropy the three run as one region (``softmax_step``):
+the lanes take NumPy's own exp and log loops on their rows (``numpy_loops``), sum the
+loss, and wait for each other at a barrier (``lane_sync``) between B and C, which
+saves two region starts, two calls' arguments and the NumPy calls between them.
+
 No sum is split between lanes: every entry of every product is one BLAS call's dot over
 the same terms as on the one-thread path, and rows are shared out in blocks of 16,
 where OpenBLAS's kernels start their blocks too.  Where each lane's share of a product
@@ -41,6 +46,7 @@ threading layer; anything else takes the plain path.
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 from contextlib import contextmanager
 from functools import lru_cache
@@ -137,6 +143,15 @@ def _kernels():
     return lane_kernels
 
 
+@lru_cache(maxsize=1)
+def _whole_step_ready() -> bool:
+    """Whether ``softmax_step`` can run: NumPy's exp and log loops found and checked, and
+    the barrier's yield available."""
+    from nnctl.engine import lane_sync, numpy_loops
+
+    return lane_sync.HAS_YIELD and numpy_loops.register()
+
+
 _omp_pid = 0
 """The process whose OpenMP threads run the lanes.  GNU OpenMP does not survive fork():
 numba stops a forked child that starts a parallel region, so a child trains on the
@@ -177,19 +192,57 @@ class LaneStep:
         self.norms = np.zeros(model.n_layers)
         """‖∂L/∂W_l‖ of the last step, per layer (``TrainingState.grad_norms``)."""
         self._views: dict[int, _Views] = {}
+        self.flags = np.zeros(lanes * 8, np.int64)
+        self.call = np.zeros((lanes, 8), np.int64)
+        self.whole = False
+        """Whether ``softmax_step`` may run now (inside ``running``)."""
 
     @contextmanager
     def running(self) -> Iterator[None]:
-        """Hold the BLAS at one thread (each lane calls it) and numba at ``lanes`` threads."""
+        """Hold the BLAS at one thread (each lane calls it) and numba at ``lanes`` threads;
+        ``whole`` tells whether each lane then runs in a thread of its own, as the
+        barrier of ``softmax_step`` needs."""
         import numba
 
         old = numba.get_num_threads()
         numba.set_num_threads(min(self.lanes, numba.config.NUMBA_NUM_THREADS))
         try:
             with self.blas.single_threaded():
+                self.whole = _whole_step_ready() and self._own_threads()
                 yield
         finally:
+            self.whole = False
             numba.set_num_threads(old)
+
+    def _own_threads(self) -> bool:
+        from nnctl.engine.lane_sync import thread_ids
+
+        ids = np.full(self.lanes, -1, np.int64)
+        thread_ids(ids, self.lanes)
+        return len(set(ids.tolist())) == self.lanes and ids.min() >= 0
+
+    def softmax_step(self, x: Array, t: Array, idx: Array, rng: np.random.Generator | None, l2: float,
+                     pred: Array, zmax: Array, amax: Array) -> float:
+        """A whole step for a softmax output with cross-entropy (``whole``): the rows
+        ``idx`` forward, softmax, the predicted classes (into ``pred``), the loss,
+        backward, the gradients and the optimizer's step, as ``forward``,
+        ``softmax_cross_entropy`` and ``update`` give them; returns the batch's summed
+        loss.  A non-finite loss takes no step.  ``zmax`` and ``amax`` are scratch
+        vectors of len(idx) entries."""
+        v = self._views_for(len(idx))
+        self._draw_masks(v, rng)
+        optimizer, model = self.optimizer, self.model
+        optimizer.begin()
+        kind, s1, s2, scalars = optimizer.kernel_args()
+        loss = self.k.softmax_step(
+            x, t, idx, v.tb, v.src, v.h, v.masks, self.dropping, v.z, v.w, v.b, self.kinds, self.slopes, v.a, zmax,
+            amax, pred, v.a.dtype.type(1.0 / len(idx)), v.d, v.dw, v.db, v.ones, self.offsets, model.params,
+            model.grads, np.float32(l2), kind, s1, s2, scalars, self.sq, self.norms, self.rows, self.bias_lane,
+            self.flags, self.call, self.lanes)
+        if not math.isfinite(loss):
+            optimizer.rewind()
+        self._last = v
+        return loss
 
     def forward(self, x: Array, t: Array, idx: Array, rng: np.random.Generator | None,
                 zmax: Array | None = None) -> tuple[Array, Array, Array]:
@@ -200,13 +253,7 @@ class LaneStep:
         instead of the output activation: zmax = row maxima of z, a = z − zmax."""
         v = self._views_for(len(idx))
         model = self.model
-        for l, p in self._dropout:
-            if rng is None:
-                raise ValueError("dropout needs an rng in training")
-            mask = v.masks[l]
-            u = rng.random(mask.shape, dtype=np.float32)
-            np.greater_equal(u, p, out=mask)
-            mask *= 1.0 / (1.0 - p)
+        self._draw_masks(v, rng)
         shift = zmax is not None
         self.k.forward(x, t, idx, v.tb, v.src, v.h, v.masks, self.dropping, v.z, v.w, v.b, self.kinds, self.slopes,
                        v.a, zmax if shift else v.no_rows, shift, self.lanes)
@@ -245,6 +292,16 @@ class LaneStep:
         model = self.model
         self.k.update(v.h, v.d, v.dw, v.db, v.ones, self.offsets, model.params, model.grads, np.float32(l2), kind,
                       s1, s2, scalars, self.sq, self.norms, self.rows, self.bias_lane, self.lanes)
+
+    def _draw_masks(self, v: "_Views", rng: np.random.Generator | None) -> None:
+        """This step's inverted-dropout masks, drawn as ``MLP.forward_train`` draws them."""
+        for l, p in self._dropout:
+            if rng is None:
+                raise ValueError("dropout needs an rng in training")
+            mask = v.masks[l]
+            u = rng.random(mask.shape, dtype=np.float32)
+            np.greater_equal(u, p, out=mask)
+            mask *= 1.0 / (1.0 - p)
 
     def delta_out(self) -> Array:
         """The buffer for the output layer's δ of the batch last run forward."""

@@ -49,6 +49,9 @@ class SGD:
     def begin(self) -> None:
         """Start a step (every parameter is then updated exactly once)."""
 
+    def rewind(self) -> None:
+        """Undo the last ``begin`` when its step was not taken (a non-finite loss)."""
+
     def update(self, w: Array, g: Array, sl: slice) -> None:
         """Update ``w`` (the slice ``sl`` of the parameters) from its gradient ``g``."""
         if self._fused is not None:
@@ -208,6 +211,9 @@ class Adam(SGD):
         self.t += 1
         self._step_size = self.lr / (1.0 - self.beta1**self.t)
         self._inv_bc2 = 1.0 / math.sqrt(1.0 - self.beta2**self.t)  # a product is cheaper than a quotient
+
+    def rewind(self) -> None:
+        self.t -= 1
 
     def update(self, w: Array, g: Array, sl: slice) -> None:
         b1, b2, m, v = self.beta1, self.beta2, self.m[sl], self.v[sl]

@@ -183,23 +183,29 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
             if lane_step is not None:
                 idx = order[lo : lo + bs]
                 m = len(idx)
-                if head is not None:
-                    lane_step.forward(x, t, idx, dropout_rng, zmax=scratch[0, :m])
-                    total_loss += lane_step.softmax_cross_entropy(tracker.classes(lo, m), scratch[0, :m],
-                                                                  scratch[1, :m])
+                if head is not None and lane_step.whole:  # the whole step in one region
+                    total_loss += lane_step.softmax_step(x, t, idx, dropout_rng, config.l2, tracker.classes(lo, m),
+                                                         scratch[0, :m], scratch[1, :m])
                     if not math.isfinite(total_loss):
                         break
                 else:
-                    z, a, tb = lane_step.forward(x, t, idx, dropout_rng)
-                    total_loss += loss.value(z, a, tb)
-                    tracker.add(a, tb, lo)
-                    if not math.isfinite(total_loss):
-                        break
-                    delta = loss.delta(z, a, tb, out_act, lane_step.delta_out())
-                    delta *= 1.0 / m
-                    lane_step.backward(delta)
-                optimizer.begin()
-                lane_step.update(config.l2)
+                    if head is not None:
+                        lane_step.forward(x, t, idx, dropout_rng, zmax=scratch[0, :m])
+                        total_loss += lane_step.softmax_cross_entropy(tracker.classes(lo, m), scratch[0, :m],
+                                                                      scratch[1, :m])
+                        if not math.isfinite(total_loss):
+                            break
+                    else:
+                        z, a, tb = lane_step.forward(x, t, idx, dropout_rng)
+                        total_loss += loss.value(z, a, tb)
+                        tracker.add(a, tb, lo)
+                        if not math.isfinite(total_loss):
+                            break
+                        delta = loss.delta(z, a, tb, out_act, lane_step.delta_out())
+                        delta *= 1.0 / m
+                        lane_step.backward(delta)
+                    optimizer.begin()
+                    lane_step.update(config.l2)
             else:
                 m = len(xb)
                 z, a = model.forward_train(xb, dropout_rng, output=head is None)

@@ -1,7 +1,7 @@
 """The engine knows nothing of YAML, the command line or the app layer: importing every
-engine module in a fresh interpreter pulls none of them in.  ``lane_kernels`` and
-``output_kernels`` are left out: they are compiled code that imports numba, and numba
-reads its own YAML settings."""
+engine module in a fresh interpreter pulls none of them in.  ``lane_kernels``,
+``lane_sync`` and ``output_kernels`` are left out: they are compiled code that imports
+numba, and numba reads its own YAML settings."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ SCRIPT = """
 import importlib, json, pkgutil, sys
 import nnctl.engine
 names = sorted(m.name for m in pkgutil.iter_modules(nnctl.engine.__path__, "nnctl.engine.")
-               if m.name not in ("nnctl.engine.lane_kernels", "nnctl.engine.output_kernels"))
+               if m.name not in ("nnctl.engine.lane_kernels", "nnctl.engine.lane_sync",
+                                 "nnctl.engine.output_kernels"))
 for name in names:
     importlib.import_module(name)
 print(json.dumps({"modules": names, "loaded": sorted(sys.modules)}))

@@ -242,3 +242,67 @@ def test_a_process_forked_after_lanes_ran_trains_on_the_plain_path():
     assert os.waitstatus_to_exitcode(status) == 0
     assert report == "False True"  # plain path, and (one BLAS thread) the same numbers
     assert _plan() is not None  # the parent keeps its lanes
+
+
+def _steps(n_steps, whole, dropout=None, l2=0.0, poison=False):
+    """n_steps of batch 64 on BIG with the whole-step region or the three regions; the
+    network, optimizer, step, summed losses and last predicted classes."""
+    x, t = _task(BIG[0], 64 * n_steps, "cross_entropy")
+    if poison:
+        x[3, 5] = np.nan
+    net = MLP(*BIG[:3], dropout=dropout)
+    net.initialize(np.random.default_rng(0), "he")
+    opt = make_optimizer("adam", net.params.size, lr=0.01)
+    step = lanes.plan(net, opt, 2, 64, x, t, l2, None, None)
+    rng = np.random.default_rng(1)
+    zmax, amax, pred = np.empty(64, np.float32), np.empty(64, np.float32), np.empty(64, np.int64)
+    losses = []
+    with threadpoolctl.threadpool_limits(1), step.running():
+        assert step.whole
+        for s in range(n_steps):
+            idx = np.arange(64 * s, 64 * (s + 1))
+            if whole:
+                losses.append(step.softmax_step(x, t, idx, rng, l2, pred, zmax, amax))
+            else:
+                step.forward(x, t, idx, rng, zmax=zmax)
+                losses.append(step.softmax_cross_entropy(pred, zmax, amax))
+                if not np.isfinite(losses[-1]):
+                    continue
+                opt.begin()
+                step.update(l2)
+    return net, opt, step, losses, pred
+
+
+@pytest.mark.parametrize("dropout, l2", [(None, 0.0), ([0.2, 0.5, 0.5], 1e-4)])
+def test_the_whole_step_region_equals_the_three_regions_bit_for_bit(dropout, l2):
+    one = _steps(4, whole=True, dropout=dropout, l2=l2)
+    three = _steps(4, whole=False, dropout=dropout, l2=l2)
+    np.testing.assert_array_equal(one[0].params, three[0].params)
+    np.testing.assert_array_equal(one[0].grads, three[0].grads)
+    for key, value in three[1].state_dict().items():
+        np.testing.assert_array_equal(one[1].state_dict()[key], value)
+    np.testing.assert_array_equal(one[2].norms, three[2].norms)
+    assert one[3] == three[3] and all(np.isfinite(one[3]))
+    np.testing.assert_array_equal(one[4], three[4])
+
+
+def test_a_non_finite_loss_in_the_whole_step_takes_no_step():
+    net, opt, _, losses, _ = _steps(1, whole=True, poison=True)
+    assert np.isnan(losses[0])
+    fresh = MLP(*BIG[:3])
+    fresh.initialize(np.random.default_rng(0), "he")
+    np.testing.assert_array_equal(net.params, fresh.params)
+    assert opt.t == 0 and not opt.m.any()
+
+
+def test_fit_runs_softmax_cross_entropy_as_whole_steps(monkeypatch):
+    calls = []
+    original = lanes.LaneStep.softmax_step
+
+    def counted(self, *args):
+        calls.append(len(args[2]))
+        return original(self, *args)
+
+    monkeypatch.setattr(lanes.LaneStep, "softmax_step", counted)
+    _fit(*BIG, batch=64, rows=200, n_lanes=2, epochs=1)
+    assert calls == [64, 64, 64, 8]
