@@ -40,6 +40,10 @@ class TrainingState:
 class Callback:
     """Hooks called by ``fit``; every hook is optional."""
 
+    observer = False
+    """True where ``on_batch_end`` only reads the state (it changes nothing and requests
+    no stop): ``fit`` may then run several steps before calling it once for each."""
+
     def on_train_begin(self, state: TrainingState) -> None:
         pass
 
@@ -209,6 +213,8 @@ class GradientNorms(Callback):
     """Adds ``grad_norm.layer{i}``: the Frobenius norm ‖∂L/∂W_i‖ of each layer's weight
     gradient (with the L2 term λW_i when weight decay is on), averaged over the epoch's
     steps; vanishing gradients show as early layers orders of magnitude below the last."""
+
+    observer = True  # where steps run ahead (lanes), each call finds its step's norms in grad_norms
 
     def on_train_begin(self, state: TrainingState) -> None:
         self.flat = [g.reshape(-1) for g in state.model.weight_grads]  # views, made once

@@ -280,41 +280,51 @@ def _loop_call(call, lane, at, n):
 
 
 @_par
-def softmax_step(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes, a, zmax, amax, pred, scale,
-                 d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, norms, rows, bias_lane,
-                 flags, call, lanes):
-    """A whole step for a softmax output with cross-entropy, in one region; returns the
-    batch's summed loss.  Lane k, on its rows: A (``_rows_forward``), softmax's first
-    steps, NumPy's exp, softmax's last steps with the predicted classes and
+def softmax_steps(x, t, idx, m, tb, src, h, masks, dropping, z, w, b, kinds, slopes, a, zmax, amax, pred, scale,
+                  d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, norms, rows, bias_lane,
+                  flags, call, losses, lanes):
+    """Steps on the minibatches idx[s·m:(s+1)·m] for a softmax output with cross-entropy,
+    in one region; returns how many losses it computed (the steps taken, and one more
+    where a loss was not finite: that step and those after it are not taken).
+
+    Step s, lane k, on its rows: A (``_rows_forward``), softmax's first steps, NumPy's
+    exp, softmax's last steps with the predicted classes (pred[s·m + i]) and
     δ_L = (a − t)·scale (``output_kernels``), B (``_rows_backward``), and NumPy's log of
-    its rows' largest probabilities: r_i = zmax_i − log amax_i.  Then, past a barrier
-    (``lane_sync``), every lane sums the loss Σ_i r_i − ⟨t, z_L⟩ (NumPy's pairwise order,
-    the BLAS dot as NumPy's ``vdot``) and, where it is finite, runs its share of C
-    (``_lane_update``); the gradient norms follow the region.  A non-finite loss leaves
-    the parameters, their gradients and the optimizer's state as they were."""
-    m = idx.shape[0]
+    its rows' largest probabilities: r_i = zmax_i − log amax_i.  Past a barrier
+    (``lane_sync``) every lane sums the loss Σ_i r_i − ⟨t, z_L⟩ (NumPy's pairwise order,
+    the BLAS dot as NumPy's ``vdot``) into losses[s] and, where it is finite, runs its
+    share of C (``_lane_update``, the optimizer's scalars c[s]); past a second barrier
+    lane 0 writes the step's gradient norms into norms[s] (``_norms``)."""
     n_layers = len(w)
     k_out = w[n_layers - 1].shape[1]
     zero = scale - scale
-    total = np.zeros(1)
+    n_steps = losses.shape[0]
+    taken = np.zeros(1, np.int64)
     for lane in prange(lanes):
         lo, hi = split(m, lane, lanes)
-        _rows_forward(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes, lo, hi)
         z_out, d_out = z[n_layers - 1], d[n_layers - 1]
-        softmax_shift(z_out[lo:hi], a[lo:hi], zmax[lo:hi])
-        at = _loop_call(call, lane, a.ctypes.data + lo * k_out * F4, (hi - lo) * k_out)
-        numpy_exp(at, at + 16, at + 24, 0)
-        softmax_finish(a[lo:hi], tb[lo:hi], pred[lo:hi], d_out[lo:hi], amax[lo:hi], scale)
-        _rows_backward(d, z, w, masks, dropping, kinds, slopes, lo, hi)
-        at = _loop_call(call, lane, amax.ctypes.data + lo * F4, hi - lo)
-        numpy_log(at, at + 16, at + 24, 0)
-        for i in range(lo, hi):
-            amax[i] = zmax[i] - amax[i]
-        barrier(flags, lane, lanes)
-        loss = pairwise_sum(amax, 0, m, zero) - sdot(m * k_out, tb.ctypes.data, 1, z_out.ctypes.data, 1)
-        if lane == 0:
-            total[0] = loss
-        if np.isfinite(loss):
-            _lane_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, rows, bias_lane, lane)
-    _norms(sq, norms)
-    return total[0]
+        for step in range(n_steps):
+            first = step * m
+            _rows_forward(x, t, idx[first:first + m], tb, src, h, masks, dropping, z, w, b, kinds, slopes, lo, hi)
+            softmax_shift(z_out[lo:hi], a[lo:hi], zmax[lo:hi])
+            at = _loop_call(call, lane, a.ctypes.data + lo * k_out * F4, (hi - lo) * k_out)
+            numpy_exp(at, at + 16, at + 24, 0)
+            softmax_finish(a[lo:hi], tb[lo:hi], pred[first + lo:first + hi], d_out[lo:hi], amax[lo:hi], scale)
+            _rows_backward(d, z, w, masks, dropping, kinds, slopes, lo, hi)
+            at = _loop_call(call, lane, amax.ctypes.data + lo * F4, hi - lo)
+            numpy_log(at, at + 16, at + 24, 0)
+            for i in range(lo, hi):
+                amax[i] = zmax[i] - amax[i]
+            barrier(flags, lane, lanes)
+            loss = pairwise_sum(amax, 0, m, zero) - sdot(m * k_out, tb.ctypes.data, 1, z_out.ctypes.data, 1)
+            if lane == 0:
+                losses[step] = loss
+                taken[0] = step + 1
+            if not np.isfinite(loss):
+                break
+            _lane_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c[step], sq, rows,
+                         bias_lane, lane)
+            barrier(flags, lane, lanes)
+            if lane == 0:
+                _norms(sq, norms[step])
+    return taken[0]

@@ -23,10 +23,11 @@ C  parameters  lane k owns a run of weight rows (``shares``): ∂W_l = h_lᵀ δ
                them; and the biases of the layers whose last row it owns:
                ∂b_l = Σ_rows δ_l and their update
 
-For a softmax output with cross-entropy the three run as one region (``softmax_step``):
-the lanes take NumPy's own exp and log loops on their rows (``numpy_loops``), sum the
-loss, and wait for each other at a barrier (``lane_sync``) between B and C, which
-saves two region starts, two calls' arguments and the NumPy calls between them.
+For a softmax output with cross-entropy, many steps run in one region
+(``softmax_steps``): the lanes take NumPy's own exp and log loops on their rows
+(``numpy_loops``), sum the loss, and wait for each other at a barrier (``lane_sync``)
+between B and C and after C, which saves three region starts a step, the calls'
+arguments and the NumPy calls between them.
 
 No sum is split between lanes: every entry of every product is one BLAS call's dot over
 the same terms as on the one-thread path, and rows are shared out in blocks of 16,
@@ -145,7 +146,7 @@ def _kernels():
 
 @lru_cache(maxsize=1)
 def _whole_step_ready() -> bool:
-    """Whether ``softmax_step`` can run: NumPy's exp and log loops found and checked, and
+    """Whether ``softmax_steps`` can run: NumPy's exp and log loops found and checked, and
     the barrier's yield available."""
     from nnctl.engine import lane_sync, numpy_loops
 
@@ -195,13 +196,13 @@ class LaneStep:
         self.flags = np.zeros(lanes * 8, np.int64)
         self.call = np.zeros((lanes, 8), np.int64)
         self.whole = False
-        """Whether ``softmax_step`` may run now (inside ``running``)."""
+        """Whether ``softmax_steps`` may run now (inside ``running``)."""
 
     @contextmanager
     def running(self) -> Iterator[None]:
         """Hold the BLAS at one thread (each lane calls it) and numba at ``lanes`` threads;
         ``whole`` tells whether each lane then runs in a thread of its own, as the
-        barrier of ``softmax_step`` needs."""
+        barriers of ``softmax_steps`` need."""
         import numba
 
         old = numba.get_num_threads()
@@ -221,28 +222,52 @@ class LaneStep:
         thread_ids(ids, self.lanes)
         return len(set(ids.tolist())) == self.lanes and ids.min() >= 0
 
-    def softmax_step(self, x: Array, t: Array, idx: Array, rng: np.random.Generator | None, l2: float,
-                     pred: Array, zmax: Array, amax: Array) -> float:
-        """A whole step for a softmax output with cross-entropy (``whole``): the rows
-        ``idx`` forward, softmax, the predicted classes (into ``pred``), the loss,
+    def softmax_steps(self, x: Array, t: Array, idx: Array, m: int, rng: np.random.Generator | None, l2: float,
+                      pred: Array, zmax: Array, amax: Array) -> tuple[Array, Array]:
+        """Whole steps for a softmax output with cross-entropy (``whole``) on the
+        minibatches of m rows idx[s·m:(s+1)·m], one region for them all: forward,
+        softmax, the predicted classes (into ``pred``, len(idx) entries), the loss,
         backward, the gradients and the optimizer's step, as ``forward``,
-        ``softmax_cross_entropy`` and ``update`` give them; returns the batch's summed
-        loss.  A non-finite loss takes no step.  ``zmax`` and ``amax`` are scratch
-        vectors of len(idx) entries."""
-        v = self._views_for(len(idx))
+        ``softmax_cross_entropy`` and ``update`` give them.  Returns each step's summed
+        loss and its gradient norms per layer (rows of ``norms``), up to the first
+        non-finite loss, whose step and those after it are not taken.  With dropout a
+        region a step (its masks are drawn before it).  ``zmax`` and ``amax`` are
+        scratch vectors of m entries."""
+        n_steps = len(idx) // m
+        if n_steps * m != len(idx):
+            raise ValueError("softmax_steps takes whole minibatches of m rows")
+        if self._dropout and n_steps > 1:  # each step's masks are drawn before it
+            losses, norms = [], []
+            for s in range(n_steps):
+                part = slice(s * m, (s + 1) * m)
+                loss, norm = self.softmax_steps(x, t, idx[part], m, rng, l2, pred[part], zmax, amax)
+                losses.append(loss)
+                norms.append(norm)
+                if len(norm) == 0:
+                    break
+            return np.concatenate(losses), np.concatenate(norms)
+        v = self._views_for(m)
         self._draw_masks(v, rng)
         optimizer, model = self.optimizer, self.model
-        optimizer.begin()
-        kind, s1, s2, scalars = optimizer.kernel_args()
-        loss = self.k.softmax_step(
-            x, t, idx, v.tb, v.src, v.h, v.masks, self.dropping, v.z, v.w, v.b, self.kinds, self.slopes, v.a, zmax,
-            amax, pred, v.a.dtype.type(1.0 / len(idx)), v.d, v.dw, v.db, v.ones, self.offsets, model.params,
-            model.grads, np.float32(l2), kind, s1, s2, scalars, self.sq, self.norms, self.rows, self.bias_lane,
-            self.flags, self.call, self.lanes)
-        if not math.isfinite(loss):
+        scalars = []
+        for _ in range(n_steps):
+            optimizer.begin()
+            kind, s1, s2, c = optimizer.kernel_args()
+            scalars.append(c)
+        losses = np.empty(n_steps)
+        norms = np.zeros((n_steps, model.n_layers))
+        done = self.k.softmax_steps(
+            x, t, idx, m, v.tb, v.src, v.h, v.masks, self.dropping, v.z, v.w, v.b, self.kinds, self.slopes, v.a,
+            zmax, amax, pred, v.a.dtype.type(1.0 / m), v.d, v.dw, v.db, v.ones, self.offsets, model.params,
+            model.grads, np.float32(l2), kind, s1, s2, np.stack(scalars), self.sq, norms, self.rows,
+            self.bias_lane, self.flags, self.call, losses, self.lanes)
+        taken = done if done == 0 or math.isfinite(losses[done - 1]) else done - 1
+        for _ in range(n_steps - taken):
             optimizer.rewind()
+        if taken:
+            self.norms[...] = norms[taken - 1]
         self._last = v
-        return loss
+        return losses[:done], norms[:taken]
 
     def forward(self, x: Array, t: Array, idx: Array, rng: np.random.Generator | None,
                 zmax: Array | None = None) -> tuple[Array, Array, Array]:

@@ -130,7 +130,10 @@ def test_gradient_norms_come_from_the_lanes():
         assert logs2[0][key] == pytest.approx(logs1[0][key], rel=1e-5)
 
 
-def test_a_stop_mid_epoch_resumes_to_the_same_result():
+@pytest.mark.parametrize("observer", [False, True])
+def test_a_stop_mid_epoch_resumes_to_the_same_result(observer):
+    """A stop requested after step 7 (the second of epoch 2) takes effect there, or, when
+    steps run ahead of the callback (``observer``), after the region under way."""
     class StopAfter(Callback):
         def __init__(self, steps):
             self.steps, self.seen = steps, 0
@@ -139,6 +142,8 @@ def test_a_stop_mid_epoch_resumes_to_the_same_result():
             self.seen += 1
             if self.seen == self.steps:
                 state.stop_requested = True
+
+    StopAfter.observer = observer
 
     grabbed: dict[str, np.ndarray] = {}
 
@@ -244,65 +249,86 @@ def test_a_process_forked_after_lanes_ran_trains_on_the_plain_path():
     assert _plan() is not None  # the parent keeps its lanes
 
 
-def _steps(n_steps, whole, dropout=None, l2=0.0, poison=False):
-    """n_steps of batch 64 on BIG with the whole-step region or the three regions; the
-    network, optimizer, step, summed losses and last predicted classes."""
+def _steps(n_steps, whole, dropout=None, l2=0.0, poison=False, per_region=1):
+    """n_steps of batch 64 on BIG, ``per_region`` steps a region (``softmax_steps``) or
+    the three regions a step; the network, optimizer, step, losses, gradient norms of
+    each step taken, and the predicted classes."""
     x, t = _task(BIG[0], 64 * n_steps, "cross_entropy")
     if poison:
-        x[3, 5] = np.nan
+        x[64 * poison + 3, 5] = np.nan  # a NaN in step ``poison``
     net = MLP(*BIG[:3], dropout=dropout)
     net.initialize(np.random.default_rng(0), "he")
     opt = make_optimizer("adam", net.params.size, lr=0.01)
     step = lanes.plan(net, opt, 2, 64, x, t, l2, None, None)
     rng = np.random.default_rng(1)
-    zmax, amax, pred = np.empty(64, np.float32), np.empty(64, np.float32), np.empty(64, np.int64)
-    losses = []
+    zmax, amax, pred = np.empty(64, np.float32), np.empty(64, np.float32), np.full(64 * n_steps, -1, np.int64)
+    losses, norms = [], []
     with threadpoolctl.threadpool_limits(1), step.running():
         assert step.whole
-        for s in range(n_steps):
-            idx = np.arange(64 * s, 64 * (s + 1))
+        for s in range(0, n_steps, per_region if whole else 1):
             if whole:
-                losses.append(step.softmax_step(x, t, idx, rng, l2, pred, zmax, amax))
+                count = 64 * min(per_region, n_steps - s)
+                part = slice(64 * s, 64 * s + count)
+                loss, norm = step.softmax_steps(x, t, np.arange(64 * n_steps)[part], 64, rng, l2, pred[part],
+                                                zmax, amax)
+                losses += loss.tolist()
+                norms += list(norm)
+                if len(norm) < len(loss):
+                    break
             else:
-                step.forward(x, t, idx, rng, zmax=zmax)
-                losses.append(step.softmax_cross_entropy(pred, zmax, amax))
+                step.forward(x, t, np.arange(64 * s, 64 * (s + 1)), rng, zmax=zmax)
+                losses.append(step.softmax_cross_entropy(pred[64 * s:64 * (s + 1)], zmax, amax))
                 if not np.isfinite(losses[-1]):
-                    continue
+                    break
                 opt.begin()
                 step.update(l2)
-    return net, opt, step, losses, pred
+                norms.append(step.norms.copy())
+    return net, opt, step, losses, norms, pred
 
 
-@pytest.mark.parametrize("dropout, l2", [(None, 0.0), ([0.2, 0.5, 0.5], 1e-4)])
-def test_the_whole_step_region_equals_the_three_regions_bit_for_bit(dropout, l2):
-    one = _steps(4, whole=True, dropout=dropout, l2=l2)
-    three = _steps(4, whole=False, dropout=dropout, l2=l2)
+@pytest.mark.parametrize("dropout, l2, per_region", [(None, 0.0, 1), (None, 0.0, 3), ([0.2, 0.5, 0.5], 1e-4, 4)])
+def test_whole_step_regions_equal_the_three_regions_bit_for_bit(dropout, l2, per_region):
+    one = _steps(5, whole=True, dropout=dropout, l2=l2, per_region=per_region)
+    three = _steps(5, whole=False, dropout=dropout, l2=l2)
     np.testing.assert_array_equal(one[0].params, three[0].params)
     np.testing.assert_array_equal(one[0].grads, three[0].grads)
     for key, value in three[1].state_dict().items():
         np.testing.assert_array_equal(one[1].state_dict()[key], value)
     np.testing.assert_array_equal(one[2].norms, three[2].norms)
-    assert one[3] == three[3] and all(np.isfinite(one[3]))
-    np.testing.assert_array_equal(one[4], three[4])
+    assert one[3] == three[3] and len(one[3]) == 5 and all(np.isfinite(one[3]))
+    np.testing.assert_array_equal(np.array(one[4]), np.array(three[4]))
+    np.testing.assert_array_equal(one[5], three[5])
 
 
-def test_a_non_finite_loss_in_the_whole_step_takes_no_step():
-    net, opt, _, losses, _ = _steps(1, whole=True, poison=True)
-    assert np.isnan(losses[0])
-    fresh = MLP(*BIG[:3])
-    fresh.initialize(np.random.default_rng(0), "he")
-    np.testing.assert_array_equal(net.params, fresh.params)
-    assert opt.t == 0 and not opt.m.any()
+@pytest.mark.parametrize("per_region", [1, 4])
+def test_a_non_finite_loss_ends_the_whole_steps_there(per_region):
+    """Step 2 of 4 meets a NaN: steps 0 and 1 are taken, step 2 and 3 are not."""
+    net, opt, step, losses, norms, pred = _steps(4, whole=True, poison=2, per_region=per_region)
+    ref = _steps(4, whole=False, poison=2)  # the three regions stop there too
+    assert len(losses) == len(ref[3]) == 3 and losses[:2] == ref[3][:2] and np.isnan(losses[2])
+    np.testing.assert_array_equal(net.params, ref[0].params)
+    assert opt.t == ref[1].t == 2
+    np.testing.assert_array_equal(opt.m, ref[1].m)
+    np.testing.assert_array_equal(step.norms, ref[2].norms)
+    assert len(norms) == 2 and (pred[192:] == -1).all()
 
 
 def test_fit_runs_softmax_cross_entropy_as_whole_steps(monkeypatch):
     calls = []
-    original = lanes.LaneStep.softmax_step
+    original = lanes.LaneStep.softmax_steps
 
-    def counted(self, *args):
-        calls.append(len(args[2]))
-        return original(self, *args)
+    def counted(self, x, t, idx, m, *rest):
+        calls.append((len(idx), m))
+        return original(self, x, t, idx, m, *rest)
 
-    monkeypatch.setattr(lanes.LaneStep, "softmax_step", counted)
-    _fit(*BIG, batch=64, rows=200, n_lanes=2, epochs=1)
-    assert calls == [64, 64, 64, 8]
+    monkeypatch.setattr(lanes.LaneStep, "softmax_steps", counted)
+    _fit(*BIG, batch=64, rows=200, n_lanes=2, epochs=1, callbacks=[GradientNorms()])
+    assert calls == [(192, 64), (8, 8)]  # three minibatches in one region, then the last 8 rows
+    calls.clear()
+
+    class Watch(Callback):
+        def on_batch_end(self, state):
+            pass
+
+    _fit(*BIG, batch=64, rows=200, n_lanes=2, epochs=1, callbacks=[Watch()])
+    assert calls == [(64, 64), (64, 64), (64, 64), (8, 8)]  # a callback that may act: a step a region
