@@ -197,6 +197,7 @@ class LaneStep:
         self.call = np.zeros((lanes, 8), np.int64)
         self.whole = False
         """Whether ``softmax_steps`` may run now (inside ``running``)."""
+        self._scalars = np.empty((0, 0), np.float32)
 
     @contextmanager
     def running(self) -> Iterator[None]:
@@ -234,8 +235,8 @@ class LaneStep:
         region a step (its masks are drawn before it).  ``zmax`` and ``amax`` are
         scratch vectors of m entries."""
         n_steps = len(idx) // m
-        if n_steps * m != len(idx):
-            raise ValueError("softmax_steps takes whole minibatches of m rows")
+        if n_steps == 0 or n_steps * m != len(idx):
+            raise ValueError("softmax_steps takes one or more whole minibatches of m rows")
         if self._dropout and n_steps > 1:  # each step's masks are drawn before it
             losses, norms = [], []
             for s in range(n_steps):
@@ -249,17 +250,20 @@ class LaneStep:
         v = self._views_for(m)
         self._draw_masks(v, rng)
         optimizer, model = self.optimizer, self.model
-        scalars = []
-        for _ in range(n_steps):
+        for s in range(n_steps):
             optimizer.begin()
             kind, s1, s2, c = optimizer.kernel_args()
-            scalars.append(c)
+            if s == 0:
+                if self._scalars.shape[0] < n_steps or self._scalars.shape[1] != len(c):
+                    self._scalars = np.empty((n_steps, len(c)), np.float32)
+                scalars = self._scalars[:n_steps]
+            scalars[s] = c
         losses = np.empty(n_steps)
         norms = np.zeros((n_steps, model.n_layers))
         done = self.k.softmax_steps(
             x, t, idx, m, v.tb, v.src, v.h, v.masks, self.dropping, v.z, v.w, v.b, self.kinds, self.slopes, v.a,
             zmax, amax, pred, v.a.dtype.type(1.0 / m), v.d, v.dw, v.db, v.ones, self.offsets, model.params,
-            model.grads, np.float32(l2), kind, s1, s2, np.stack(scalars), self.sq, norms, self.rows,
+            model.grads, np.float32(l2), kind, s1, s2, scalars, self.sq, norms, self.rows,
             self.bias_lane, self.flags, self.call, losses, self.lanes)
         taken = done if done == 0 or math.isfinite(losses[done - 1]) else done - 1
         for _ in range(n_steps - taken):
