@@ -217,8 +217,14 @@ class LaneStep:
             numba.set_num_threads(old)
 
     def _own_threads(self) -> bool:
+        """Whether every lane runs in a thread of its own: the ids of the threads of one
+        region are distinct, and OpenMP may not give a region fewer threads than asked
+        (``OMP_DYNAMIC``), which would leave a lane waiting at a barrier for one that
+        runs after it in the same thread."""
         from nnctl.engine.lane_sync import thread_ids
 
+        if os.environ.get("OMP_DYNAMIC", "false").strip().lower() not in ("false", "0", "no", ""):
+            return False
         ids = np.full(self.lanes, -1, np.int64)
         thread_ids(ids, self.lanes)
         return len(set(ids.tolist())) == self.lanes and ids.min() >= 0

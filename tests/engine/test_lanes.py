@@ -332,3 +332,15 @@ def test_fit_runs_softmax_cross_entropy_as_whole_steps(monkeypatch):
 
     _fit(*BIG, batch=64, rows=200, n_lanes=2, epochs=1, callbacks=[Watch()])
     assert calls == [(64, 64), (64, 64), (64, 64), (8, 8)]  # a callback that may act: a step a region
+
+
+def test_whole_steps_need_each_lane_in_a_thread_of_its_own(monkeypatch):
+    x, t = _task(BIG[0], 64, "cross_entropy")
+    net = MLP(*BIG[:3])
+    step = lanes.plan(net, make_optimizer("adam", net.params.size), 2, 64, x, t, 0.0, None, None)
+    with step.running():
+        assert step.whole
+    assert not step.whole
+    monkeypatch.setenv("OMP_DYNAMIC", "true")  # a region may get fewer threads than lanes
+    with step.running():
+        assert not step.whole
