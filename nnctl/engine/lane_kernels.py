@@ -1,8 +1,10 @@
 """Compiled parts of a minibatch step split across lanes (see ``lanes.py``); needs numba.
 
-Each function runs one parallel region: ``for lane in prange(lanes)``, every lane doing
-its share of the rows (forward, backward) or of the parameters (gradients, update) and
-calling the BLAS single-threaded through ``nnctl_cblas_sgemm64``, ``…_sgemv64`` and ``…_sdot64``,
+Each parallel function runs one region: ``for lane in prange(lanes)``, every lane doing
+its share of the rows (forward, backward) or of the parameters (gradients, update);
+``softmax_steps`` runs whole steps in one region, its lanes meeting at barriers
+(``lane_sync``) between the two kinds of share.  Every lane calls the BLAS
+single-threaded through ``nnctl_cblas_sgemm64``, ``…_sgemv64`` and ``…_sdot64``,
 the symbols ``lanes.py`` registers for NumPy's own OpenBLAS (64-bit integer interface),
 so the products use the same kernels as ``np.matmul``.
 
@@ -30,13 +32,14 @@ from nnctl.engine.output_kernels import pairwise_sum, softmax_finish, softmax_sh
 
 
 def _keep_cache_current() -> None:
-    """The compiled regions inline kernels.py's update rules and output_kernels.py's
-    softmax steps, but numba's on-disk cache checks only the date of the file a function
-    is written in: keep this file no older than those, so that a changed rule recompiles
-    them (before they are declared)."""
+    """The compiled regions inline kernels.py's update rules, output_kernels.py's softmax
+    steps and lane_sync.py's barrier, but numba's on-disk cache checks only the date of
+    the file a function is written in: keep this file no older than those, so that a
+    changed rule recompiles them (before they are declared)."""
     here = Path(__file__)
     try:
-        rules = max(here.with_name(name).stat().st_mtime_ns for name in ("kernels.py", "output_kernels.py"))
+        rules = max(here.with_name(name).stat().st_mtime_ns
+                    for name in ("kernels.py", "output_kernels.py", "lane_sync.py"))
         if here.stat().st_mtime_ns < rules:
             os.utime(here, ns=(rules, rules))
     except OSError:  # a read-only install is never edited in place

@@ -177,13 +177,13 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
     start = time.perf_counter()
     with running:
         if lane_step is not None and head is not None and lane_step.whole:
-            batches = ()
             stopped_at, total_loss = _whole_steps(lane_step, x, t, order, start_at, bs, dropout_rng, config.l2,
                                                   tracker, scratch, state, batch_cbs, total_loss)
             if stopped_at is not None:
                 state.cursor = EpochCursor(stopped_at, order, total_loss, tracker.n, tracker.partial_pred(),
                                            tracker.sq.copy())
                 return None
+            batches = ()  # every step of the epoch is done
         for lo, xb, tb in batches:
             if state.stop_requested:
                 state.cursor = EpochCursor(lo, order, total_loss, tracker.n, tracker.partial_pred(), tracker.sq.copy())
