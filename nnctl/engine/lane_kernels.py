@@ -72,13 +72,6 @@ sgd, momentum, adagrad, rmsprop, adam = (_jit(f) for f in (_sgd, _momentum, _ada
 copy_rows = _jit(_gather_rows)
 
 
-@_par
-def probe(out, lanes):
-    """A region that does nothing but mark which lanes ran (starts the OpenMP threads)."""
-    for lane in prange(lanes):
-        out[lane] = lane + 1
-
-
 @_jit
 def split(n, lane, lanes):
     """The share [lo, hi) of lane ``lane`` in range(n), in whole blocks of ``ALIGN``: each

@@ -128,13 +128,13 @@ def _kernels():
     try:
         import numba
 
-        from nnctl.engine import lane_kernels
+        from nnctl.engine import lane_kernels, lane_sync
     except ImportError:
         return None
     if "NUMBA_THREADING_LAYER" not in os.environ:
         numba.config.THREADING_LAYER = "omp"  # workqueue threads start a region 40× slower
     try:
-        lane_kernels.probe(np.zeros(2, np.int64), 2)
+        lane_sync.thread_ids(np.zeros(2, np.int64), 2)  # starts the OpenMP threads
     except Exception:  # noqa: BLE001 - no OpenMP runtime: the plain path serves
         return None
     if numba.threading_layer() != "omp":
