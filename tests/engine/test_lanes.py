@@ -344,3 +344,40 @@ def test_whole_steps_need_each_lane_in_a_thread_of_its_own(monkeypatch):
     monkeypatch.setenv("OMP_DYNAMIC", "true")  # a region may get fewer threads than lanes
     with step.running():
         assert not step.whole
+
+
+THREE_LANES = """
+import numpy as np, threadpoolctl
+from nnctl.engine import lanes
+from nnctl.engine.losses import get_loss
+from nnctl.engine.network import MLP
+from nnctl.engine.optimizers import make_optimizer
+from nnctl.engine.trainer import FitConfig, fit
+rng = np.random.default_rng(0)
+x = rng.standard_normal((300, 784), dtype=np.float32)
+t = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 300)]
+params = []
+for n in (1, 3):
+    net = MLP([784, 256, 256, 10], ["relu", "relu"], "softmax")
+    net.initialize(np.random.default_rng(0), "he")
+    opt = make_optimizer("adam", net.params.size, lr=0.01)
+    with threadpoolctl.threadpool_limits(1):
+        fit(net, get_loss("cross_entropy", "softmax"), opt, x, t,
+            FitConfig(epochs=2, batch_size=96, lr=0.01, lanes=n), np.random.default_rng(1))
+    params.append(net.params)
+step = lanes.plan(net, opt, 3, 96, x, t, 0.0, None, None)
+with step.running():
+    whole = step.whole
+print(whole, bool(np.array_equal(params[0], params[1])))
+"""
+
+
+def test_three_lanes_run_whole_steps_and_give_the_numbers_of_one_thread():
+    """Three threads on this machine's cores: the barriers hold for any number of lanes."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_NUM_THREADS="3")
+    out = subprocess.run([sys.executable, "-c", THREE_LANES], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "True"]
