@@ -81,12 +81,11 @@ def split(n, lane, lanes):
 
 
 @_jit
-def bias_activation(z, b, lo, hi, kind, slope):
-    """z[lo:hi] ← f(z[lo:hi] + b) as NumPy computes it: ReLU max(v, 0) and leaky ReLU
+def bias_activation(z, b, lo, hi, c0, c1, kind, slope):
+    """z[lo:hi, c0:c1] ← f(z + b) as NumPy computes it: ReLU max(v, 0) and leaky ReLU
     max(v, slope·v), a NaN passing through."""
-    k = z.shape[1]
     for i in range(lo, hi):
-        for j in range(k):
+        for j in range(c0, c1):
             v = z[i, j] + b[j]
             if kind == 1:
                 v = v if (v >= 0 or v != v) else np.float32(0)
@@ -118,20 +117,22 @@ def forward(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes, a, z
     n_layers = len(w)
     for lane in prange(lanes):
         lo, hi = split(m, lane, lanes)
-        _rows_forward(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes, lo, hi)
+        _rows_forward(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes, 0, lo, hi)
         if shift:
             softmax_shift(z[n_layers - 1][lo:hi], a[lo:hi], zmax[lo:hi])
 
 
 @_jit
-def _rows_forward(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes, lo, hi):
-    """Rows [lo, hi) gathered (x[idx] into src[0], t[idx] into tb) and run through every
-    layer: h_l = src_l ⊙ mask_l where layer l has dropout (else h_l is src_l),
-    z_l = h_l W_l + b_l, src_{l+1} = f(z_l) (the output layer gets its bias only)."""
+def _rows_forward(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes, first, lo, hi):
+    """Rows [lo, hi) run through layers ``first``, ``first`` + 1, … (from 0: gathered
+    first, x[idx] into src[0] and t[idx] into tb): h_l = src_l ⊙ mask_l where layer l has
+    dropout (else h_l is src_l), z_l = h_l W_l + b_l, src_{l+1} = f(z_l) (the output layer
+    gets its bias only)."""
     n_layers = len(w)
-    copy_rows(x, idx, src[0], lo, hi)
-    copy_rows(t, idx, tb, lo, hi)
-    for l in range(n_layers):
+    if first == 0:
+        copy_rows(x, idx, src[0], lo, hi)
+        copy_rows(t, idx, tb, lo, hi)
+    for l in range(first, n_layers):
         fan_in, fan_out = w[l].shape
         if dropping[l]:
             inp, mask, out = src[l], masks[l], h[l]
@@ -142,7 +143,7 @@ def _rows_forward(x, t, idx, tb, src, h, masks, dropping, z, w, b, kinds, slopes
               h[l].ctypes.data + lo * fan_in * F4, fan_in, w[l].ctypes.data, fan_out, np.float32(0),
               z[l].ctypes.data + lo * fan_out * F4, fan_out)
         kind = kinds[l] if l < n_layers - 1 else 0
-        bias_activation(z[l], b[l], lo, hi, kind, slopes[l])
+        bias_activation(z[l], b[l], lo, hi, 0, fan_out, kind, slopes[l])
 
 
 @_par
@@ -215,17 +216,17 @@ def _norms(sq, norms):
 def gradients_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, rows, bias_lane, lanes):
     """Region C: each lane's gradients and update (``_lane_update``)."""
     for lane in prange(lanes):
-        _lane_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, rows, bias_lane, lane)
+        _lane_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, rows, bias_lane, 0, lane)
 
 
 @_jit
-def _lane_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, rows, bias_lane, lane):
-    """Lane k owns rows [i0, i1) = rows[l, k:k+2] of each W_l, and the biases of the layers
-    with bias_lane[l] = k: ∂W_l[i0:i1] = h_l[:, i0:i1]ᵀ d_l, ∂W += λW, sq[lane, l] =
+def _lane_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, rows, bias_lane, first, lane):
+    """Of layers ``first``, ``first`` + 1, …, lane k owns rows [i0, i1) = rows[l, k:k+2] of
+    each W_l, and the biases of the layers with bias_lane[l] = k: ∂W_l[i0:i1] = h_l[:, i0:i1]ᵀ d_l, ∂W += λW, sq[lane, l] =
     ‖∂W_l[i0:i1]‖² (a BLAS dot, as NumPy's), ∂b_l = Σ_rows d_l (the GEMV ones @ d_l,
     whole, as NumPy computes it), then the optimizer rule on the parameters it owns."""
     m = d[0].shape[0]
-    for l in range(len(dw)):
+    for l in range(first, len(dw)):
         fan_in, fan_out = dw[l].shape
         i0, i1 = rows[l, lane], rows[l, lane + 1]
         sq[lane, l] = 0.0
@@ -275,33 +276,125 @@ def _loop_call(call, lane, at, n):
     return call.ctypes.data + lane * call.shape[1] * 8
 
 
-@_par
-def softmax_steps(x, t, idx, m, tb, src, h, masks, dropping, z, w, b, kinds, slopes, a, zmax, amax, pred, scale,
-                  d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, norms, rows, bias_lane,
-                  flags, call, losses, lanes):
-    """Steps on the minibatches idx[s·m:(s+1)·m] for a softmax output with cross-entropy,
-    in one region; returns how many losses it computed (the steps taken, and one more
-    where a loss was not finite: that step and those after it are not taken).
+@_jit
+def _first_layer_forward(x, t, idx, xb, tb, mask, dropping, w_own, z, b, kind, slope, lo, hi, c0, c1):
+    """Layer 0 for every row, on lane k's units (columns c0:c1): x[idx] gathered whole
+    into the lane's own xb (from its first row lo on, so that the rows the other lanes
+    just gathered come last, from a cache they may share), and t[idx] on its rows [lo, hi)
+    into tb; xb ⊙ mask in place where the layer has dropout; then z[:, c0:c1] =
+    f(xb W[:, c0:c1] + b[c0:c1]), the weights from the lane's own block ``w_own``."""
+    m = idx.shape[0]
+    fan_in, fan_out = xb.shape[1], z.shape[1]
+    copy_rows(x, idx, xb, lo, m)
+    copy_rows(x, idx, xb, 0, lo)
+    copy_rows(t, idx, tb, lo, hi)
+    if dropping:
+        for i in range(m):
+            for j in range(fan_in):
+                xb[i, j] = xb[i, j] * mask[i, j]
+    sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, m, c1 - c0, fan_in, np.float32(1), xb.ctypes.data, fan_in,
+          w_own.ctypes.data, c1 - c0, np.float32(0), z.ctypes.data + c0 * F4, fan_out)
+    bias_activation(z, b, 0, m, c0, c1, kind, slope)
 
-    Step s, lane k, on its rows: A (``_rows_forward``), softmax's first steps, NumPy's
-    exp, softmax's last steps with the predicted classes (pred[s·m + i]) and
-    δ_L = (a − t)·scale (``output_kernels``), B (``_rows_backward``), and NumPy's log of
-    its rows' largest probabilities: r_i = zmax_i − log amax_i.  Past a barrier
-    (``lane_sync``) every lane sums the loss Σ_i r_i − ⟨t, z_L⟩ (NumPy's pairwise order,
-    the BLAS dot as NumPy's ``vdot``) into losses[s] and, where it is finite, runs its
-    share of C (``_lane_update``, the optimizer's scalars c[s]); past a second barrier
-    lane 0 writes the step's gradient norms into norms[s] (``_norms``)."""
+
+@_jit
+def _first_layer_update(xb, d, db, ones, w_own, g_own, s1_own, s2_own, bias_at, params, grads, l2, kind, s1, s2,
+                        c, sq, lane, c0, c1):
+    """Lane k's units of layer 0: ∂W[:, c0:c1] = xbᵀ d[:, c0:c1] into its block ``g_own``,
+    + λW, sq[lane, 0] = its squared norm (a BLAS dot), the optimizer rule on its blocks;
+    ∂b[c0:c1] = Σ_rows d[:, c0:c1] (the GEMV ones @ d on those columns) and the rule on
+    b[c0:c1], which lies at params[bias_at:]."""
+    m, fan_in = xb.shape
+    fan_out, width = d.shape[1], c1 - c0
+    sgemm(ROW_MAJOR, TRANS, NO_TRANS, fan_in, width, m, np.float32(1), xb.ctypes.data, fan_in,
+          d.ctypes.data + c0 * F4, fan_out, np.float32(0), g_own.ctypes.data, width)
+    g, p = g_own.ravel(), w_own.ravel()
+    if l2 != 0:
+        for i in range(g.size):
+            g[i] += l2 * p[i]
+    sq[lane, 0] = sdot(g.size, g_own.ctypes.data, 1, g_own.ctypes.data, 1)
+    _update(kind, p, g, s1_own.ravel(), s2_own.ravel(), c)
+    sgemv(ROW_MAJOR, TRANS, m, width, np.float32(1), d.ctypes.data + c0 * F4, fan_out, ones.ctypes.data, 1,
+          np.float32(0), db.ctypes.data + c0 * F4, 1)
+    lo, hi = bias_at + c0, bias_at + c1
+    _update(kind, params[lo:hi], grads[lo:hi], s1[lo:hi], s2[lo:hi], c)
+
+
+@_jit
+def _move_columns(flat, block, fan_out, c0, c1, to_block):
+    """block ↔ columns c0:c1 of the row-major (rows × fan_out) matrix ``flat`` (1-d)."""
+    for i in range(block.shape[0]):
+        at = i * fan_out + c0
+        if to_block:
+            for j in range(c1 - c0):
+                block[i, j] = flat[at + j]
+        else:
+            for j in range(c1 - c0):
+                flat[at + j] = block[i, j]
+
+
+@_jit
+def _move_first_layer(params, grads, s1, s2, n_states, w_own, g_own, s1_own, s2_own, at, fan_out, c0, c1,
+                      to_block):
+    """Lane k's columns of layer 0's weights (from params[at:]), and of the optimizer's
+    ``n_states`` state buffers, into its blocks (``to_block``), or those and its
+    gradient back."""
+    n = w_own.shape[0] * fan_out
+    _move_columns(params[at:at + n], w_own, fan_out, c0, c1, to_block)
+    if not to_block:
+        _move_columns(grads[at:at + n], g_own, fan_out, c0, c1, to_block)
+    if n_states >= 1:
+        _move_columns(s1[at:at + n], s1_own, fan_out, c0, c1, to_block)
+    if n_states >= 2:
+        _move_columns(s2[at:at + n], s2_own, fan_out, c0, c1, to_block)
+
+
+@_par
+def softmax_steps(x, t, idx, m, tb, xbs, src, h, masks, dropping, z, w, b, kinds, slopes, a, zmax, amax, pred, scale,
+                  d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, n_states, c, sq, norms, cols, rows,
+                  bias_lane, w_own, g_own, s1_own, s2_own, load, store, flags, call, losses, lanes):
+    """Steps on the minibatches idx[s·m:(s+1)·m] for a softmax output with cross-entropy,
+    with at least one hidden layer, in one region; returns how many losses it computed
+    (the steps taken, and one more where a loss was not finite: that step and those
+    after it are not taken).
+
+    Lane k owns units cols[k]:cols[k+1] of layer 0 (the first, widest as a rule): their
+    weights, gradients and optimizer state stay in its own blocks (``w_own[k]``, … :
+    moved there from ``params`` with ``load``, and back with ``store``), so that those
+    never pass between the cores; of the later layers it owns rows as in ``update``.
+
+    Step s, lane k: layer 0 for every row on its units (``_first_layer_forward``);
+    a barrier (``lane_sync``); on its rows the later layers (``_rows_forward``),
+    softmax's first steps, NumPy's exp, softmax's last steps with the predicted classes
+    (pred[s·m + i]) and δ_L = (a − t)·scale (``output_kernels``), backpropagation down to
+    δ_0 (``_rows_backward``), and NumPy's log of its rows' largest probabilities:
+    r_i = zmax_i − log amax_i.  Past a second barrier every lane sums the loss
+    Σ_i r_i − ⟨t, z_L⟩ (NumPy's pairwise order, the BLAS dot as NumPy's ``vdot``) into
+    losses[s] and, where it is finite, updates what it owns (``_first_layer_update``,
+    ``_lane_update``; the optimizer's scalars c[s]); past a third barrier lane 0 writes
+    the step's gradient norms into norms[s] (``_norms``)."""
     n_layers = len(w)
+    fan_out0 = w[0].shape[1]
+    bias_at = offsets[0] + w[0].size
     k_out = w[n_layers - 1].shape[1]
     zero = scale - scale
     n_steps = losses.shape[0]
     taken = np.zeros(1, np.int64)
     for lane in prange(lanes):
         lo, hi = split(m, lane, lanes)
+        c0, c1 = cols[lane], cols[lane + 1]
+        xb, mine, g_mine, s1_mine, s2_mine = xbs[lane], w_own[lane], g_own[lane], s1_own[lane], s2_own[lane]
+        if load:
+            _move_first_layer(params, grads, s1, s2, n_states, mine, g_mine, s1_mine, s2_mine, offsets[0],
+                              fan_out0, c0, c1, True)
         z_out, d_out = z[n_layers - 1], d[n_layers - 1]
         for step in range(n_steps):
             first = step * m
-            _rows_forward(x, t, idx[first:first + m], tb, src, h, masks, dropping, z, w, b, kinds, slopes, lo, hi)
+            ids = idx[first:first + m]
+            _first_layer_forward(x, t, ids, xb[:m], tb, masks[0], dropping[0], mine, z[0], b[0], kinds[0],
+                                 slopes[0], lo, hi, c0, c1)
+            barrier(flags, lane, lanes)
+            _rows_forward(x, t, ids, tb, src, h, masks, dropping, z, w, b, kinds, slopes, 1, lo, hi)
             softmax_shift(z_out[lo:hi], a[lo:hi], zmax[lo:hi])
             at = _loop_call(call, lane, a.ctypes.data + lo * k_out * F4, (hi - lo) * k_out)
             numpy_exp(at, at + 16, at + 24, 0)
@@ -318,9 +411,14 @@ def softmax_steps(x, t, idx, m, tb, src, h, masks, dropping, z, w, b, kinds, slo
                 taken[0] = step + 1
             if not np.isfinite(loss):
                 break
+            _first_layer_update(xb[:m], d[0], db[0], ones, mine, g_mine, s1_mine, s2_mine, bias_at, params, grads,
+                                l2, kind, s1, s2, c[step], sq, lane, c0, c1)
             _lane_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c[step], sq, rows,
-                         bias_lane, lane)
+                         bias_lane, 1, lane)
             barrier(flags, lane, lanes)
             if lane == 0:
                 _norms(sq, norms[step])
+        if store:
+            _move_first_layer(params, grads, s1, s2, n_states, mine, g_mine, s1_mine, s2_mine, offsets[0],
+                              fan_out0, c0, c1, False)
     return taken[0]

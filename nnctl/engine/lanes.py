@@ -181,13 +181,30 @@ class LaneStep:
         self.model, self.optimizer, self.lanes = model, optimizer, lanes
         self.blas = _blas()
         self.work = model._workspace(batch_size)
-        self.xb = np.empty((batch_size, model.sizes[0]), model.dtype)
-        self.tb = np.empty((batch_size, model.sizes[-1]), model.dtype)
+        self.batch_size = batch_size
+        dtype, sizes = model.dtype, model.sizes
+        self.xb = _aligned((batch_size, sizes[0]), dtype)
+        self.tb = np.empty((batch_size, sizes[-1]), dtype)
+        # Lanes write different rows, and (layer 0, whole steps) different columns, of
+        # these: each row, and each run of 16 columns, starts a cache line of its own.
+        self.z_rows = [_aligned((batch_size, k), dtype) for k in sizes[1:]]
+        self.d_rows = [_aligned((batch_size, k), dtype) for k in sizes[1:]]
         self.kinds = np.array([_ACTIVATION_KIND[a.name] for a in model.activations[:-1]] + [0], np.int64)
         self.slopes = np.array([*model.slopes, 0.0], np.float32)
         self.offsets = np.array([sl.start for sl in model.layer_slices], np.int64)
         self.dropping = np.array([p > 0.0 for p in model.dropout], np.int64)
         self.rows, self.bias_lane = shares(model.sizes, lanes)
+        # Whole steps: lane k owns units cols[k]:cols[k+1] of layer 0, and of the later
+        # layers the rows ``shares`` gives it among those layers alone.
+        self.cols = np.array([split(sizes[1], k, lanes)[0] for k in range(lanes)] + [sizes[1]], np.int64)
+        self.upper_rows = np.zeros_like(self.rows)
+        self.upper_bias_lane = np.zeros_like(self.bias_lane)
+        if model.n_layers >= 2:
+            self.upper_rows[1:], self.upper_bias_lane[1:] = shares(sizes[1:], lanes)
+        self._own: tuple | None = None
+        self._held = False
+        """Whether the lanes' blocks, not ``params``, hold layer 0's current weights, optimizer state
+        and gradient (``softmax_steps(hold=True)``; ``release`` moves them back)."""
         self._dropout = [(l, p) for l, p in enumerate(model.dropout) if p > 0.0]
         self.sq = np.zeros((lanes, model.n_layers))
         self.norms = np.zeros(model.n_layers)
@@ -210,8 +227,11 @@ class LaneStep:
         numba.set_num_threads(min(self.lanes, numba.config.NUMBA_NUM_THREADS))
         try:
             with self.blas.single_threaded():
-                self.whole = _whole_step_ready() and self._own_threads()
-                yield
+                self.whole = self.model.n_layers >= 2 and _whole_step_ready() and self._own_threads()
+                try:
+                    yield
+                finally:
+                    self.release()
         finally:
             self.whole = False
             numba.set_num_threads(old)
@@ -230,16 +250,22 @@ class LaneStep:
         return len(set(ids.tolist())) == self.lanes and ids.min() >= 0
 
     def softmax_steps(self, x: Array, t: Array, idx: Array, m: int, rng: np.random.Generator | None, l2: float,
-                      pred: Array, zmax: Array, amax: Array) -> tuple[Array, Array]:
+                      pred: Array, zmax: Array, amax: Array, hold: bool = False) -> tuple[Array, Array]:
         """Whole steps for a softmax output with cross-entropy (``whole``) on the
         minibatches of m rows idx[s·m:(s+1)·m], one region for them all: forward,
         softmax, the predicted classes (into ``pred``, len(idx) entries), the loss,
         backward, the gradients and the optimizer's step, as ``forward``,
-        ``softmax_cross_entropy`` and ``update`` give them.  Returns each step's summed
-        loss and its gradient norms per layer (rows of ``norms``), up to the first
-        non-finite loss, whose step and those after it are not taken.  With dropout a
-        region a step (its masks are drawn before it).  ``zmax`` and ``amax`` are
-        scratch vectors of m entries."""
+        ``softmax_cross_entropy`` and ``update`` give them (the norm of layer 0's
+        gradient to float rounding: its squares are summed per unit block, not per row
+        block).  Returns each step's summed loss and its gradient norms per layer (rows
+        of ``norms``), up to the first non-finite loss, whose step and those after it are
+        not taken.  With dropout a region a step (its masks are drawn before it).
+        ``zmax`` and ``amax`` are scratch vectors of m entries.
+
+        With ``hold`` layer 0's weights, optimizer state and gradient stay in the lanes'
+        blocks after the region (``params`` and the optimizer's buffers do not show them)
+        until ``release``, the three-region methods, or the end of ``running``, saving the
+        next region the move."""
         n_steps = len(idx) // m
         if n_steps == 0 or n_steps * m != len(idx):
             raise ValueError("softmax_steps takes one or more whole minibatches of m rows")
@@ -247,7 +273,7 @@ class LaneStep:
             losses, norms = [], []
             for s in range(n_steps):
                 part = slice(s * m, (s + 1) * m)
-                loss, norm = self.softmax_steps(x, t, idx[part], m, rng, l2, pred[part], zmax, amax)
+                loss, norm = self.softmax_steps(x, t, idx[part], m, rng, l2, pred[part], zmax, amax, hold)
                 losses.append(loss)
                 norms.append(norm)
                 if len(norm) == 0:
@@ -266,11 +292,7 @@ class LaneStep:
             scalars[s] = c
         losses = np.empty(n_steps)
         norms = np.zeros((n_steps, model.n_layers))
-        done = self.k.softmax_steps(
-            x, t, idx, m, v.tb, v.src, v.h, v.masks, self.dropping, v.z, v.w, v.b, self.kinds, self.slopes, v.a,
-            zmax, amax, pred, v.a.dtype.type(1.0 / m), v.d, v.dw, v.db, v.ones, self.offsets, model.params,
-            model.grads, np.float32(l2), kind, s1, s2, scalars, self.sq, norms, self.rows,
-            self.bias_lane, self.flags, self.call, losses, self.lanes)
+        done = self._whole_region(v, x, t, idx, m, l2, pred, zmax, amax, scalars, norms, losses, hold)
         taken = done if done == 0 or math.isfinite(losses[done - 1]) else done - 1
         for _ in range(n_steps - taken):
             optimizer.rewind()
@@ -279,6 +301,49 @@ class LaneStep:
         self._last = v
         return losses[:done], norms[:taken]
 
+    def _whole_region(self, v: "_Views", x, t, idx, m, l2, pred, zmax, amax, scalars, norms, losses,
+                      hold: bool) -> int:
+        """One ``lane_kernels.softmax_steps`` region (none of its steps where ``losses`` is
+        empty: then only the move of layer 0's blocks back)."""
+        optimizer, model = self.optimizer, self.model
+        kind, s1, s2, _ = optimizer.kernel_args()
+        n_states = 0 if kind == 0 else 1 if s1 is s2 else 2
+        if self._own is None or self._own[0] != n_states:
+            self._own = (n_states, *self._blocks(n_states))
+        _, xbs, w_own, g_own, s1_own, s2_own = self._own
+        done = self.k.softmax_steps(
+            x, t, idx, m, v.tb, xbs, v.src, v.h, v.masks, self.dropping, v.z, v.w, v.b, self.kinds, self.slopes,
+            v.a, zmax, amax, pred, v.a.dtype.type(1.0 / m), v.d, v.dw, v.db, v.ones, self.offsets, model.params,
+            model.grads, np.float32(l2), kind, s1, s2, n_states, scalars, self.sq, norms, self.cols,
+            self.upper_rows, self.upper_bias_lane, w_own, g_own, s1_own, s2_own, not self._held, not hold,
+            self.flags, self.call, losses, self.lanes)
+        self._held = hold
+        return done
+
+    def _blocks(self, n_states: int) -> tuple[tuple[Array, ...], ...]:
+        """Each lane's gathered rows, and its blocks of layer 0's columns: weights,
+        gradient and the optimizer's ``n_states`` state buffers (where the optimizer has
+        one, both state tuples are it; none, empty blocks)."""
+        dtype, fan_in = self.model.dtype, self.model.sizes[0]
+        widths = np.diff(self.cols)
+        xbs = tuple(_aligned((self.batch_size, fan_in), dtype) for _ in widths)
+        w_own, g_own = (tuple(_aligned((fan_in, int(k)), dtype) for k in widths) for _ in range(2))
+        none = tuple(np.empty((0, 0), dtype) for _ in widths)
+        s1_own = tuple(_aligned((fan_in, int(k)), dtype) for k in widths) if n_states >= 1 else none
+        s2_own = tuple(_aligned((fan_in, int(k)), dtype) for k in widths) if n_states >= 2 else s1_own
+        return xbs, w_own, g_own, s1_own, s2_own
+
+    def release(self) -> None:
+        """Move layer 0's weights, optimizer state and gradient from the lanes' blocks
+        back into ``params``, the optimizer's buffers and ``grads``, where they are held."""
+        if self._held:
+            m = self.batch_size
+            v = self._views_for(m)
+            empty = np.empty(0)
+            self._whole_region(v, v.tb, v.tb, np.empty(0, np.int64), m, 0.0, np.empty(0, np.int64), v.no_rows,
+                               v.no_rows, np.empty((0, 7), np.float32), np.empty((0, self.model.n_layers)), empty,
+                               False)
+
     def forward(self, x: Array, t: Array, idx: Array, rng: np.random.Generator | None,
                 zmax: Array | None = None) -> tuple[Array, Array, Array]:
         """Region A: gather rows ``idx`` and run them forward, dropout masks drawn from
@@ -286,6 +351,7 @@ class LaneStep:
         gathered targets, views valid until the next call.  Given ``zmax`` (a softmax
         output, for ``softmax_cross_entropy``), the lanes take softmax's first steps
         instead of the output activation: zmax = row maxima of z, a = z − zmax."""
+        self.release()
         v = self._views_for(len(idx))
         model = self.model
         self._draw_masks(v, rng)
@@ -390,18 +456,34 @@ class _Views:
     def __init__(self, step: LaneStep, m: int) -> None:
         model, work = step.model, step.work
         self.tb = step.tb[:m]
-        self.z = tuple(zl[:m] for zl in work.z)
+        self.z = tuple(zl[:m] for zl in step.z_rows)
         self.src = (step.xb[:m], *self.z[:-1])
         none = np.empty((0, 0), model.dtype)
         self.masks = tuple(mk[:m] if mk is not None else none for mk in work.masks)
         self.h = tuple(dr[:m] if dr is not None else s for dr, s in zip(work.dropped, self.src))
         self.a = work.a_out[:m]
-        self.d = (*(dl[:m] for dl in work.delta), np.empty((m, model.sizes[-1]), model.dtype))
+        self.d = tuple(dl[:m] for dl in step.d_rows)
         self.w, self.b = tuple(model.weights), tuple(model.biases)
         self.dw, self.db = tuple(model.weight_grads), tuple(model.bias_grads)
         self.ones = work.ones[:m]
         self.no_rows = np.empty(0, model.dtype)
         self.no_classes = np.empty(0, np.int64)
+
+
+def _aligned(shape: tuple[int, int], dtype) -> Array:
+    """An empty C-contiguous array that starts a cache line (64 bytes)."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape))
+    raw = np.empty(n * dtype.itemsize + 64, np.uint8)
+    skip = -raw.ctypes.data % 64
+    return raw[skip : skip + n * dtype.itemsize].view(dtype).reshape(shape)
+
+
+def split(n: int, lane: int, lanes: int, align: int = 16) -> tuple[int, int]:
+    """The share [lo, hi) of lane ``lane`` in range(n), in whole blocks of ``align``
+    (``lane_kernels.split``)."""
+    blocks = (n + align - 1) // align
+    return min(n, blocks * lane // lanes * align), min(n, blocks * (lane + 1) // lanes * align)
 
 
 def plan(model: MLP, optimizer, lanes: int, batch_size: int, x: Array, t: Array, l2: float,

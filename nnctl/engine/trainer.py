@@ -176,7 +176,7 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
         running = contextlib.nullcontext()
     start = time.perf_counter()
     with running:
-        if lane_step is not None and head is not None and lane_step.whole:
+        if lane_step is not None and head is not None and lane_step.whole and all(cb.observer for cb in batch_cbs):
             stopped_at, total_loss = _whole_steps(lane_step, x, t, order, start_at, bs, dropout_rng, config.l2,
                                                   tracker, scratch, state, batch_cbs, total_loss)
             if stopped_at is not None:
@@ -240,20 +240,20 @@ def _run_epoch(model, loss, optimizer, x, t, config, epoch, shuffle_rng, dropout
 def _whole_steps(lane_step: lanes.LaneStep, x, t, order, start_at, bs, rng, l2, tracker, scratch, state, batch_cbs,
                  total_loss: float) -> tuple[int | None, float]:
     """The epoch's steps from position ``start_at`` on, as lanes' whole-step regions
-    (softmax with cross-entropy): up to ``STEPS_PER_REGION`` full minibatches a region
-    where every batch callback only observes, else one.  Returns the position where a
-    stop request found the epoch (else None) and the summed loss, which ends at the
-    first non-finite step's."""
+    (softmax with cross-entropy; every batch callback only observes): up to
+    ``STEPS_PER_REGION`` full minibatches a region, the lanes holding layer 0 between
+    regions (``LaneStep.softmax_steps``; the end of ``running`` moves it back).  Returns
+    the position where a stop request found the epoch (else None) and the summed loss,
+    which ends at the first non-finite step's."""
     n = len(order)
-    ahead = STEPS_PER_REGION if all(cb.observer for cb in batch_cbs) else 1
     lo = start_at
     while lo < n:
         if state.stop_requested:
             return lo, total_loss
         m = min(bs, n - lo)
-        count = m * max(1, min(ahead, (n - lo) // bs))
+        count = m * max(1, min(STEPS_PER_REGION, (n - lo) // bs))
         losses, norms = lane_step.softmax_steps(x, t, order[lo : lo + count], m, rng, l2, tracker.classes(lo, count),
-                                                scratch[0, :m], scratch[1, :m])
+                                                scratch[0, :m], scratch[1, :m], hold=True)
         for s, loss in enumerate(losses.tolist()):
             total_loss += loss
             if not math.isfinite(total_loss):

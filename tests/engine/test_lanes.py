@@ -249,11 +249,13 @@ def test_a_process_forked_after_lanes_ran_trains_on_the_plain_path():
     assert _plan() is not None  # the parent keeps its lanes
 
 
-def _steps(n_steps, whole, dropout=None, l2=0.0, poison=False, per_region=1):
-    """n_steps of batch 64 on BIG, ``per_region`` steps a region (``softmax_steps``) or
-    the three regions a step; the network, optimizer, step, losses, gradient norms of
-    each step taken, and the predicted classes."""
-    x, t = _task(BIG[0], 64 * n_steps, "cross_entropy")
+def _steps(n_steps, whole, dropout=None, l2=0.0, poison=False, per_region=1, hold=False, then_three=0):
+    """n_steps of batch 64 on BIG, ``per_region`` steps a region (``softmax_steps``, the
+    lanes holding layer 0 between regions with ``hold``) or the three regions a step,
+    then ``then_three`` more steps in three regions; the network, optimizer, step,
+    losses, gradient norms of each step taken, and the predicted classes."""
+    total = n_steps + then_three
+    x, t = _task(BIG[0], 64 * total, "cross_entropy")
     if poison:
         x[64 * poison + 3, 5] = np.nan  # a NaN in step ``poison``
     net = MLP(*BIG[:3], dropout=dropout)
@@ -261,43 +263,84 @@ def _steps(n_steps, whole, dropout=None, l2=0.0, poison=False, per_region=1):
     opt = make_optimizer("adam", net.params.size, lr=0.01)
     step = lanes.plan(net, opt, 2, 64, x, t, l2, None, None)
     rng = np.random.default_rng(1)
-    zmax, amax, pred = np.empty(64, np.float32), np.empty(64, np.float32), np.full(64 * n_steps, -1, np.int64)
+    zmax, amax, pred = np.empty(64, np.float32), np.empty(64, np.float32), np.full(64 * total, -1, np.int64)
     losses, norms = [], []
     with threadpoolctl.threadpool_limits(1), step.running():
         assert step.whole
+        three_from = n_steps if whole else 0
         for s in range(0, n_steps, per_region if whole else 1):
             if whole:
                 count = 64 * min(per_region, n_steps - s)
                 part = slice(64 * s, 64 * s + count)
-                loss, norm = step.softmax_steps(x, t, np.arange(64 * n_steps)[part], 64, rng, l2, pred[part],
-                                                zmax, amax)
+                loss, norm = step.softmax_steps(x, t, np.arange(64 * total)[part], 64, rng, l2, pred[part],
+                                                zmax, amax, hold=hold)
                 losses += loss.tolist()
                 norms += list(norm)
                 if len(norm) < len(loss):
                     break
-            else:
-                step.forward(x, t, np.arange(64 * s, 64 * (s + 1)), rng, zmax=zmax)
-                losses.append(step.softmax_cross_entropy(pred[64 * s:64 * (s + 1)], zmax, amax))
-                if not np.isfinite(losses[-1]):
-                    break
-                opt.begin()
-                step.update(l2)
-                norms.append(step.norms.copy())
+        for s in range(three_from, total):
+            step.forward(x, t, np.arange(64 * s, 64 * (s + 1)), rng, zmax=zmax)
+            losses.append(step.softmax_cross_entropy(pred[64 * s:64 * (s + 1)], zmax, amax))
+            if not np.isfinite(losses[-1]):
+                break
+            opt.begin()
+            step.update(l2)
+            norms.append(step.norms.copy())
     return net, opt, step, losses, norms, pred
 
 
-@pytest.mark.parametrize("dropout, l2, per_region", [(None, 0.0, 1), (None, 0.0, 3), ([0.2, 0.5, 0.5], 1e-4, 4)])
-def test_whole_step_regions_equal_the_three_regions_bit_for_bit(dropout, l2, per_region):
-    one = _steps(5, whole=True, dropout=dropout, l2=l2, per_region=per_region)
+@pytest.mark.parametrize("dropout, l2, per_region, hold", [
+    (None, 0.0, 1, False), (None, 0.0, 3, False), (None, 0.0, 2, True), ([0.2, 0.5, 0.5], 1e-4, 4, False),
+    ([0.2, 0.5, 0.5], 1e-4, 1, True),
+])
+def test_whole_step_regions_equal_the_three_regions_bit_for_bit(dropout, l2, per_region, hold):
+    """Weights, gradients, optimizer state, losses and classes bit for bit; the gradient
+    norms to float rounding (layer 0's squares are summed per block of units there, per
+    block of rows in the three regions, and the later layers' rows are shared out
+    among those layers alone).  Held between regions, layer 0 comes back at the end of
+    ``running``."""
+    one = _steps(5, whole=True, dropout=dropout, l2=l2, per_region=per_region, hold=hold)
     three = _steps(5, whole=False, dropout=dropout, l2=l2)
     np.testing.assert_array_equal(one[0].params, three[0].params)
     np.testing.assert_array_equal(one[0].grads, three[0].grads)
     for key, value in three[1].state_dict().items():
         np.testing.assert_array_equal(one[1].state_dict()[key], value)
-    np.testing.assert_array_equal(one[2].norms, three[2].norms)
+    np.testing.assert_allclose(one[2].norms, three[2].norms, rtol=1e-6)
     assert one[3] == three[3] and len(one[3]) == 5 and all(np.isfinite(one[3]))
-    np.testing.assert_array_equal(np.array(one[4]), np.array(three[4]))
+    np.testing.assert_allclose(np.array(one[4]), np.array(three[4]), rtol=1e-6)
+    assert not np.array_equal(np.array(one[4]), np.array(three[4]))  # they are summed in other orders
     np.testing.assert_array_equal(one[5], three[5])
+
+
+def test_three_regions_after_held_whole_steps_start_from_the_current_weights():
+    """``forward`` moves the held layer 0 back before its region."""
+    mixed = _steps(4, whole=True, per_region=2, hold=True, then_three=2)
+    three = _steps(6, whole=False)
+    np.testing.assert_array_equal(mixed[0].params, three[0].params)
+    for key, value in three[1].state_dict().items():
+        np.testing.assert_array_equal(mixed[1].state_dict()[key], value)
+    assert mixed[3] == three[3]
+
+
+def test_held_weights_are_the_lanes_until_released():
+    x, t = _task(BIG[0], 128, "cross_entropy")
+    net = MLP(*BIG[:3])
+    net.initialize(np.random.default_rng(0), "he")
+    opt = make_optimizer("adam", net.params.size, lr=0.01)
+    step = lanes.plan(net, opt, 2, 64, x, t, 0.0, None, None)
+    before = net.params.copy()
+    first = net.layer_slices[0]
+    w0 = slice(first.start, first.start + BIG[0][0] * BIG[0][1])
+    scratch = np.empty(64, np.float32), np.empty(64, np.float32)
+    with threadpoolctl.threadpool_limits(1), step.running():
+        step.softmax_steps(x, t, np.arange(128), 64, None, 0.0, np.empty(128, np.int64), *scratch, hold=True)
+        np.testing.assert_array_equal(net.params[w0], before[w0])  # layer 0 is in the lanes' blocks
+        assert not np.array_equal(net.params[w0.stop:], before[w0.stop:])
+        step.release()
+        assert not np.array_equal(net.params[w0], before[w0])
+        moved = net.params.copy()
+        step.release()  # nothing held: nothing moves
+        np.testing.assert_array_equal(net.params, moved)
 
 
 @pytest.mark.parametrize("per_region", [1, 4])
@@ -309,7 +352,7 @@ def test_a_non_finite_loss_ends_the_whole_steps_there(per_region):
     np.testing.assert_array_equal(net.params, ref[0].params)
     assert opt.t == ref[1].t == 2
     np.testing.assert_array_equal(opt.m, ref[1].m)
-    np.testing.assert_array_equal(step.norms, ref[2].norms)
+    np.testing.assert_allclose(step.norms, ref[2].norms, rtol=1e-6)
     assert len(norms) == 2 and (pred[192:] == -1).all()
 
 
@@ -317,13 +360,13 @@ def test_fit_runs_softmax_cross_entropy_as_whole_steps(monkeypatch):
     calls = []
     original = lanes.LaneStep.softmax_steps
 
-    def counted(self, x, t, idx, m, *rest):
-        calls.append((len(idx), m))
-        return original(self, x, t, idx, m, *rest)
+    def counted(self, x, t, idx, m, *rest, **kw):
+        calls.append((len(idx), m, kw.get("hold")))
+        return original(self, x, t, idx, m, *rest, **kw)
 
     monkeypatch.setattr(lanes.LaneStep, "softmax_steps", counted)
     _fit(*BIG, batch=64, rows=200, n_lanes=2, epochs=1, callbacks=[GradientNorms()])
-    assert calls == [(192, 64), (8, 8)]  # three minibatches in one region, then the last 8 rows
+    assert calls == [(192, 64, True), (8, 8, True)]  # three minibatches in one region, then the last 8 rows
     calls.clear()
 
     class Watch(Callback):
@@ -331,7 +374,7 @@ def test_fit_runs_softmax_cross_entropy_as_whole_steps(monkeypatch):
             pass
 
     _fit(*BIG, batch=64, rows=200, n_lanes=2, epochs=1, callbacks=[Watch()])
-    assert calls == [(64, 64), (64, 64), (64, 64), (8, 8)]  # a callback that may act: a step a region
+    assert calls == []  # a callback that may act sees each step: three regions a step
 
 
 def test_whole_steps_need_each_lane_in_a_thread_of_its_own(monkeypatch):
@@ -354,8 +397,8 @@ from nnctl.engine.network import MLP
 from nnctl.engine.optimizers import make_optimizer
 from nnctl.engine.trainer import FitConfig, fit
 rng = np.random.default_rng(0)
-x = rng.standard_normal((300, 784), dtype=np.float32)
-t = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 300)]
+x = rng.standard_normal((288, 784), dtype=np.float32)
+t = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 288)]
 params = []
 for n in (1, 3):
     net = MLP([784, 256, 256, 10], ["relu", "relu"], "softmax")
@@ -373,7 +416,10 @@ print(whole, bool(np.array_equal(params[0], params[1])))
 
 
 def test_three_lanes_run_whole_steps_and_give_the_numbers_of_one_thread():
-    """Three threads on this machine's cores: the barriers hold for any number of lanes."""
+    """Three threads on this machine's cores: the barriers hold for any number of lanes.
+    Three whole minibatches an epoch: a last one of a few rows would give three lanes
+    products small enough for OpenBLAS to run other kernels than on the whole batch
+    (float32 rounding apart, as ``test_odd_shapes_agree_to_rounding_and_repeat_exactly``)."""
     import subprocess
     import sys
 
