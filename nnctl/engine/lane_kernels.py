@@ -3,7 +3,8 @@
 Each parallel function runs one region: ``for lane in prange(lanes)``, every lane doing
 its share of the rows (forward, backward) or of the parameters (gradients, update);
 ``softmax_steps`` runs whole steps in one region, its lanes meeting at barriers
-(``lane_sync``) between the two kinds of share.  Every lane calls the BLAS
+(``lane_sync``) between the kinds of share, with layer 0 shared out by units
+(``_first_layer_forward``, ``_first_layer_update``).  Every lane calls the BLAS
 single-threaded through ``nnctl_cblas_sgemm64``, ``…_sgemv64`` and ``…_sdot64``,
 the symbols ``lanes.py`` registers for NumPy's own OpenBLAS (64-bit integer interface),
 so the products use the same kernels as ``np.matmul``.

@@ -23,11 +23,18 @@ C  parameters  lane k owns a run of weight rows (``shares``): ∂W_l = h_lᵀ δ
                them; and the biases of the layers whose last row it owns:
                ∂b_l = Σ_rows δ_l and their update
 
-For a softmax output with cross-entropy, many steps run in one region
-(``softmax_steps``): the lanes take NumPy's own exp and log loops on their rows
-(``numpy_loops``), sum the loss, and wait for each other at a barrier (``lane_sync``)
-between B and C and after C, which saves three region starts a step, the calls'
-arguments and the NumPy calls between them.
+For a softmax output with cross-entropy and at least one hidden layer, many steps run
+in one region (``softmax_steps``): the lanes take NumPy's own exp and log loops on their
+rows (``numpy_loops``), sum the loss, and wait for each other at barriers
+(``lane_sync``), which saves three region starts a step, the calls' arguments and the
+NumPy calls between them.  There layer 0 is shared out by units, not by rows: lane k
+gathers every row of the minibatch itself and computes its units' columns of z_0, and
+it alone updates their weights, which it keeps, with their gradient and optimizer
+state, in blocks of its own (moved back into ``params`` at the end of ``running``, or
+before a three-region step).  Layer 0's weights, the largest part of the network as a
+rule, then never pass between the cores: where the two cores share no cache (this
+machine's slow 2-thread mode, README "Speed") a step takes about 15% less time.  A
+barrier after layer 0, then the later layers as above.
 
 No sum is split between lanes: every entry of every product is one BLAS call's dot over
 the same terms as on the one-thread path, and rows are shared out in blocks of 16,
@@ -196,7 +203,7 @@ class LaneStep:
         self.rows, self.bias_lane = shares(model.sizes, lanes)
         # Whole steps: lane k owns units cols[k]:cols[k+1] of layer 0, and of the later
         # layers the rows ``shares`` gives it among those layers alone.
-        self.cols = np.array([split(sizes[1], k, lanes)[0] for k in range(lanes)] + [sizes[1]], np.int64)
+        self.cols = np.array([self.k.split(sizes[1], k, lanes)[0] for k in range(lanes)] + [sizes[1]], np.int64)
         self.upper_rows = np.zeros_like(self.rows)
         self.upper_bias_lane = np.zeros_like(self.bias_lane)
         if model.n_layers >= 2:
@@ -477,13 +484,6 @@ def _aligned(shape: tuple[int, int], dtype) -> Array:
     raw = np.empty(n * dtype.itemsize + 64, np.uint8)
     skip = -raw.ctypes.data % 64
     return raw[skip : skip + n * dtype.itemsize].view(dtype).reshape(shape)
-
-
-def split(n: int, lane: int, lanes: int, align: int = 16) -> tuple[int, int]:
-    """The share [lo, hi) of lane ``lane`` in range(n), in whole blocks of ``align``
-    (``lane_kernels.split``)."""
-    blocks = (n + align - 1) // align
-    return min(n, blocks * lane // lanes * align), min(n, blocks * (lane + 1) // lanes * align)
 
 
 def plan(model: MLP, optimizer, lanes: int, batch_size: int, x: Array, t: Array, l2: float,
