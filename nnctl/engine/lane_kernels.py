@@ -223,9 +223,10 @@ def gradients_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s
 @_jit
 def _lane_update(h, d, dw, db, ones, offsets, params, grads, l2, kind, s1, s2, c, sq, rows, bias_lane, first, lane):
     """Of layers ``first``, ``first`` + 1, …, lane k owns rows [i0, i1) = rows[l, k:k+2] of
-    each W_l, and the biases of the layers with bias_lane[l] = k: ∂W_l[i0:i1] = h_l[:, i0:i1]ᵀ d_l, ∂W += λW, sq[lane, l] =
-    ‖∂W_l[i0:i1]‖² (a BLAS dot, as NumPy's), ∂b_l = Σ_rows d_l (the GEMV ones @ d_l,
-    whole, as NumPy computes it), then the optimizer rule on the parameters it owns."""
+    each W_l, and the biases of the layers with bias_lane[l] = k:
+    ∂W_l[i0:i1] = h_l[:, i0:i1]ᵀ d_l, ∂W += λW, sq[lane, l] = ‖∂W_l[i0:i1]‖² (a BLAS dot,
+    as NumPy's), ∂b_l = Σ_rows d_l (the GEMV ones @ d_l, whole, as NumPy computes it),
+    then the optimizer rule on the parameters it owns."""
     m = d[0].shape[0]
     for l in range(first, len(dw)):
         fan_in, fan_out = dw[l].shape

@@ -33,7 +33,7 @@ it alone updates their weights, which it keeps, with their gradient and optimize
 state, in blocks of its own (moved back into ``params`` at the end of ``running``, or
 before a three-region step).  Layer 0's weights, the largest part of the network as a
 rule, then never pass between the cores: where the two cores share no cache (this
-machine's slow 2-thread mode, README "Speed") a step takes about 15% less time.  A
+machine's slow 2-thread mode, README "Speed") a step takes about a fifth less time.  A
 barrier after layer 0, then the later layers as above.
 
 No sum is split between lanes: every entry of every product is one BLAS call's dot over
@@ -210,8 +210,9 @@ class LaneStep:
             self.upper_rows[1:], self.upper_bias_lane[1:] = shares(sizes[1:], lanes)
         self._own: tuple | None = None
         self._held = False
-        """Whether the lanes' blocks, not ``params``, hold layer 0's current weights, optimizer state
-        and gradient (``softmax_steps(hold=True)``; ``release`` moves them back)."""
+        """Whether the lanes' blocks, not ``params``, hold layer 0's current weights,
+        optimizer state and gradient (``softmax_steps(hold=True)``; ``release`` moves
+        them back)."""
         self._dropout = [(l, p) for l, p in enumerate(model.dropout) if p > 0.0]
         self.sq = np.zeros((lanes, model.n_layers))
         self.norms = np.zeros(model.n_layers)
@@ -343,13 +344,12 @@ class LaneStep:
     def release(self) -> None:
         """Move layer 0's weights, optimizer state and gradient from the lanes' blocks
         back into ``params``, the optimizer's buffers and ``grads``, where they are held."""
-        if self._held:
+        if self._held:  # a region of no steps: the arrays only need the types of a real one
             m = self.batch_size
             v = self._views_for(m)
-            empty = np.empty(0)
-            self._whole_region(v, v.tb, v.tb, np.empty(0, np.int64), m, 0.0, np.empty(0, np.int64), v.no_rows,
-                               v.no_rows, np.empty((0, 7), np.float32), np.empty((0, self.model.n_layers)), empty,
-                               False)
+            no_steps = np.empty(0, np.int64)
+            self._whole_region(v, v.tb, v.tb, no_steps, m, 0.0, no_steps, v.no_rows, v.no_rows,
+                               np.empty((0, 1), np.float32), np.empty((0, self.model.n_layers)), np.empty(0), False)
 
     def forward(self, x: Array, t: Array, idx: Array, rng: np.random.Generator | None,
                 zmax: Array | None = None) -> tuple[Array, Array, Array]:
