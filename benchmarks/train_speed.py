@@ -78,7 +78,7 @@ def _time_epochs(step_epoch, seconds: float) -> float:
 def worker_nnctl(case: Case, rows: int, seconds: float) -> float:
     import numpy as np
 
-    from nnctl.app.model import blas_threads, core_left_for_prefetch
+    from nnctl.app.resources import blas_threads, core_left_for_prefetch
     from nnctl.engine.callbacks import GradientNorms
     from nnctl.engine.losses import get_loss
     from nnctl.engine.network import MLP

@@ -4,7 +4,9 @@ compared with another."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import time
 from typing import Any
@@ -12,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from nnctl.app.errors import StorageError
-from nnctl.app.runs import RunDir
+from nnctl.app.runs import RunDir, iter_columns
 from nnctl.app.spec import spec_to_dict
+from nnctl.app.values import flatten
 from nnctl.engine.callbacks import BestWeights, Callback, TrainingState
 from nnctl.engine.resume import capture
 
@@ -33,6 +36,17 @@ class MetricsLogger(Callback):
         self.writer.close()
 
 
+def history_csv(rows: list[dict[str, float]], n_layers: int, metric: str) -> str:
+    """metrics.csv text (the columns ``MetricsLogger`` writes) from a job's epoch logs."""
+    columns = list(iter_columns(n_layers, metric))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else (int(row[c]) if c == "epoch" else repr(row[c])) for c in columns])
+    return buf.getvalue()
+
+
 class Checkpointer(Callback):
     """Saves best.npz and last.npz (weights, preprocessing and everything ``fit`` needs to
     resume) at an epoch's end once ``every_seconds`` have passed since the last save,
@@ -40,9 +54,11 @@ class Checkpointer(Callback):
     the callbacks whose state it saves and after the metrics logger, so that a
     checkpoint of epoch e always has metrics.csv rows through e on disk."""
 
-    def __init__(self, run: RunDir, net, best: BestWeights, fixed: dict[str, np.ndarray], every_seconds: float) -> None:
+    def __init__(self, run: RunDir, net, best: BestWeights, fixed: dict[str, np.ndarray], every_seconds: float,
+                 callbacks: list[Callback]) -> None:
+        """``callbacks``: the training's callbacks, whose state (by ``state_key``) goes into last.npz."""
         self.run, self.net, self.best, self.fixed, self.every = run, net, best, fixed, every_seconds
-        self.callbacks: list[Callback] = []
+        self.callbacks = callbacks
 
     def on_train_begin(self, state: TrainingState) -> None:
         self.last = time.monotonic()
@@ -81,22 +97,8 @@ def spec_hash(spec) -> str:
 
 def spec_differences(old, new) -> list[str]:
     """``key: old → new`` for each key whose value differs between two resolved specs."""
-    a, b = _flatten(spec_to_dict(old)), _flatten(spec_to_dict(new))
+    a, b = flatten(spec_to_dict(old), scalar_lists=True), flatten(spec_to_dict(new), scalar_lists=True)
     return [f"{k}: {_show(a.get(k))} → {_show(b.get(k))}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-
-
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict):
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    if isinstance(d, list) and d and any(isinstance(v, (dict, list)) for v in d):
-        out = {}
-        for i, v in enumerate(d):
-            out.update(_flatten(v, f"{prefix}[{i}]"))
-        return out
-    return {prefix: d}
 
 
 def _show(value: Any) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 
 from nnctl.app import data as data_mod
 from nnctl.app.errors import NnctlError
-from nnctl.app.model import build_network
+from nnctl.app.networks import build_network
 from nnctl.app.runs import RunDir
 from nnctl.engine.metrics import predicted_classes
 from nnctl.engine.network import MLP

@@ -13,7 +13,8 @@ import numpy as np
 from nnctl.app import data as data_mod
 from nnctl.app.ensemble import ENSEMBLE_FILE, load_ensemble
 from nnctl.app.errors import DataError, NnctlError
-from nnctl.app.model import build_network, seed_sequences, target_matrix
+from nnctl.app.networks import build_network, target_matrix
+from nnctl.app.seeds import seed_sequences
 from nnctl.app.runs import RunDir, RunStore
 from nnctl.app.spec import parse_spec
 from nnctl.engine.losses import get_loss

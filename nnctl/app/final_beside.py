@@ -9,8 +9,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from nnctl.app.assembly import best_metric
 from nnctl.app.jobs import Job, JobResult
-from nnctl.app.training import Prepared, best_metric
+from nnctl.app.training import Prepared
 
 
 class FinalBesideFolds:
@@ -51,7 +52,7 @@ class FinalBesideFolds:
         if 4 * p.net.params.size * p.net.dtype.itemsize * (2 * cls.SNAPSHOTS + 2) > cls.MAX_BYTES:
             return None  # parameters, best weights and two optimizer moments per kept state
         half = epochs // 2
-        job = Job(spec=spec, base_dirs=tuple(str(b) for b in base_dirs), fixed=True,
+        job = Job(spec=spec, kind="final", base_dirs=tuple(str(b) for b in base_dirs), fixed=True,
                   metric=best_metric(spec, has_val=False), key=("final", 1),
                   label=f"final model, epochs 1-{half}", snapshots=max(1, -(-epochs // cls.SNAPSHOTS)),
                   stop_after=half)

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from nnctl.app.errors import UsageError
-from nnctl.app.model import target_matrix
+from nnctl.app.networks import target_matrix
 from nnctl.engine.gradcheck import TOLERANCE, check_gradients
 from nnctl.engine.losses import get_loss
 

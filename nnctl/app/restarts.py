@@ -20,22 +20,17 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from nnctl.app.assembly import best_metric
+from nnctl.app.checkpoints import history_csv
 from nnctl.app.ensemble import ENSEMBLE_FILE, Ensemble, member_dir
 from nnctl.app.errors import SpecError
 from nnctl.app.jobs import Job, JobResult, run_job
-from nnctl.app.model import build_network
+from nnctl.app.networks import build_network
+from nnctl.app.results import RunResult, final_metrics, json_metrics, summary_base
 from nnctl.app.runs import RunDir, RunStore
-from nnctl.app.selection import history_csv
 from nnctl.app.spec import dump_spec_yaml
-from nnctl.app.training import (
-    Prepared,
-    RunResult,
-    _final_metrics,
-    _json_metrics,
-    _summary_base,
-    best_metric,
-    prepare,
-)
+from nnctl.app.training import Prepared, prepare
+from nnctl.app.values import finite_or_none
 from nnctl.engine.callbacks import metric_mode
 
 
@@ -85,9 +80,9 @@ def train_restarts(
     try:
         run = run if run is not None else store.create(spec.name)
         run.write_text("spec.yaml", dump_spec_yaml(spec))
-        base = {**_summary_base(run, p, base_dirs, started), "kind": "restarts"}
+        base = {**summary_base(run, p, base_dirs, started), "kind": "restarts"}
         run.write_json("summary.json", {**base, "status": "running"})
-        jobs = [Job(spec=spec, base_dirs=tuple(str(b) for b in base_dirs), member=i, fixed=fixed, metric=metric,
+        jobs = [Job(spec=spec, kind="member", base_dirs=tuple(str(b) for b in base_dirs), member=i, fixed=fixed, metric=metric,
                     key=(i,), label=f"member {i + 1}") for i in range(count)]
         results = _run_members(run, p, jobs, executor, base, progress)
     finally:
@@ -108,7 +103,6 @@ def _run_members(run: RunDir, p: Prepared, jobs: list[Job], executor: Any, base:
     results: dict[int, JobResult] = {}
     best: tuple[float, str] | None = None
     prep_arrays = p.splits.prep.to_arrays()
-    kind = "accuracy" if p.splits.prep.task == "classification" else "rmse"
     if progress:
         progress(0, len(jobs), "")
     try:
@@ -118,7 +112,7 @@ def _run_members(run: RunDir, p: Prepared, jobs: list[Job], executor: Any, base:
                 folder = run.path / member_dir(index + 1)
                 folder.mkdir(parents=True, exist_ok=True)
                 member = RunDir(folder)
-                member.write_text("metrics.csv", history_csv(result.history, p.net.n_layers, kind))
+                member.write_text("metrics.csv", history_csv(result.history, p.net.n_layers, p.metric))
                 member.save_checkpoint("best.npz", {**result.state, **prep_arrays})
                 value = result.best_value if metric_mode(result.metric) == "min" else -result.best_value
                 if math.isfinite(value) and (best is None or value < best[0]):
@@ -147,11 +141,11 @@ def _save_ensemble(run: RunDir, p: Prepared, results: list[JobResult], combine: 
     scores = [sign * r.best_value if math.isfinite(r.best_value) else math.inf for r in results]
     chosen = int(np.argmin(scores))
     ensemble = Ensemble(nets, combine, chosen)
-    metrics = _final_metrics(ensemble, spec, splits)
+    metrics = final_metrics(ensemble, spec, splits)
     members = [
         {"member": i + 1, "dir": member_dir(i + 1), "status": _status(r), "stop_reason": r.stop_reason,
-         "epochs": r.epochs, "best_epoch": r.best_epoch, "best_metric": {metric: _num(r.best_value)},
-         "metrics": _json_metrics(_final_metrics(net, spec, splits))}
+         "epochs": r.epochs, "best_epoch": r.best_epoch, "best_metric": {metric: finite_or_none(r.best_value)},
+         "metrics": json_metrics(final_metrics(net, spec, splits))}
         for i, (r, net) in enumerate(zip(results, nets))
     ]
     run.write_json(ENSEMBLE_FILE, {"combine": combine, "members": [member_dir(i + 1) for i in range(len(results))],
@@ -162,8 +156,8 @@ def _save_ensemble(run: RunDir, p: Prepared, results: list[JobResult], combine: 
     epochs = max(r.epochs for r in results)
     run.write_json("summary.json", {
         **base, "status": status, "stop_reason": stop_reason, "epochs": epochs,
-        "best_epoch": results[chosen].best_epoch, "best_metric": {metric: _num(results[chosen].best_value)},
-        "metrics": _json_metrics(metrics), "ensemble": {"combine": combine, "count": len(results),
+        "best_epoch": results[chosen].best_epoch, "best_metric": {metric: finite_or_none(results[chosen].best_value)},
+        "metrics": json_metrics(metrics), "ensemble": {"combine": combine, "count": len(results),
                                                         "chosen_member": chosen + 1},
         "members": members, "seconds": {"total": time.time() - started},
     })
@@ -177,7 +171,3 @@ def _save_ensemble(run: RunDir, p: Prepared, results: list[JobResult], combine: 
 
 def _status(r: JobResult) -> str:
     return "diverged" if r.stop_reason == "diverged" else "completed"
-
-
-def _num(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None

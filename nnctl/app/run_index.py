@@ -18,6 +18,7 @@ import yaml
 
 from nnctl.app.errors import UsageError
 from nnctl.app.runs import RunDir, RunStore, effective_status
+from nnctl.app.values import flatten
 
 STATUSES = ("completed", "running", "interrupted", "diverged", "failed", "created", "broken")
 SORT_KEYS = ("created", "name", "status", "duration", "epochs", "best_epoch", "val_loss", "val_accuracy",
@@ -178,24 +179,6 @@ def show_run(store: RunStore, ref: str) -> dict[str, Any]:
         spec_text = ""
     return {"run": info.to_dict(), "spec": read_spec(run), "spec_yaml": spec_text, "summary": summary,
             "metrics": summary.get("metrics") or {}}
-
-
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts and lists as dotted keys: {"a": {"b": [1]}} → {"a.b[0]": 1}."""
-    out: dict[str, Any] = {}
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-        if not tree and prefix:
-            out[prefix] = {}
-    elif isinstance(tree, list):
-        for i, value in enumerate(tree):
-            out.update(flatten(value, f"{prefix}[{i}]"))
-        if not tree:
-            out[prefix] = []
-    else:
-        out[prefix] = tree
-    return out
 
 
 def spec_diff(specs: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:

@@ -27,12 +27,8 @@ and saved as an ordinary run, with ``crossval/`` inside it::
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import itertools
-import json
 import math
-import re
 import secrets
 import time
 from dataclasses import dataclass, replace
@@ -41,145 +37,25 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from nnctl.app.checkpoints import history_csv
 from nnctl.app.errors import SpecError, TrainingFailed, UsageError
 from nnctl.app.final_beside import FinalBesideFolds
+from nnctl.app.folds import check_folds, choose_epoch, cross_validation_spec, selection_metric, stratified_folds
+from nnctl.app.grid import check_grid_values, combination_spec, merge_grid, parse_grid_option, show
 from nnctl.app.jobs import Job, JobResult, one_blas_thread, run_job
-from nnctl.app.model import fold_seed_sequence
-from nnctl.app.runs import RunDir, RunStore, iter_columns
-from nnctl.app.spec import dump_spec_yaml, lint, parse_spec, read_yaml_value
-from nnctl.app.spec_schema import StoppingSpec
+from nnctl.app.runs import RunDir, RunStore
+from nnctl.app.seeds import fold_seed_sequence
+from nnctl.app.spec import dump_spec_yaml, lint
 from nnctl.app.training import Prepared, RunResult, prepare, train_from_spec
+from nnctl.app.values import finite_or_none
 from nnctl.engine.callbacks import metric_mode
+
+__all__ = ["CrossvalResult", "DEFAULT_FOLDS", "EPOCH_RULE", "choose_epoch", "crossval", "merge_grid",
+           "parse_grid_option", "plan", "selection_metric", "stratified_folds"]
 
 DEFAULT_FOLDS = 10
 EPOCH_RULE = "argmin over epochs of the validation metric averaged over folds (argmax for accuracy)"
-_NOT_SEARCHABLE = {
-    "seed": "it would change the rows", "data.source": "it would change the rows",
-    "data.target": "it would change the rows", "data.task": "it would change the rows",
-    "data.split": "it would change the rows", "stopping": "folds and the final model train without stopping criteria",
-    "name": "it names the run", "search": "it describes the search", "restarts": "restarts apply to the final model",
-}
-
 Progress = Callable[[int, int, str], None]
-
-
-# ---------------------------------------------------------------- folds and the epoch choice
-def stratified_folds(y: np.ndarray | None, n: int, k: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """k disjoint, sorted index arrays that together cover range(n).
-
-    With class labels ``y`` the rows of each class are shuffled and dealt round-robin to the
-    folds, each class continuing where the previous one stopped, so fold f holds ⌊n_c/k⌋ or
-    ⌈n_c/k⌉ rows of class c and fold sizes differ by at most one. Without labels the rows
-    are shuffled and dealt the same way."""
-    if not 2 <= k <= n:
-        raise ValueError(f"need 2 <= k <= n, got k={k}, n={n}")
-    groups = [np.arange(n)] if y is None else [np.flatnonzero(y == c) for c in np.unique(y)]
-    fold_of = np.empty(n, dtype=np.int64)
-    start = 0
-    for group in groups:
-        order = rng.permutation(group)
-        fold_of[order] = (start + np.arange(len(order))) % k
-        start += len(order)
-    return [np.flatnonzero(fold_of == f) for f in range(k)]
-
-
-def choose_epoch(curves: np.ndarray, mode: str) -> tuple[int, float, float]:
-    """(E*, mean, std) for validation curves of shape (folds, epochs).
-
-    E* (1-based) minimizes (mode 'min') or maximizes (mode 'max') the mean curve
-    m(e) = (1/k) Σ_f v_f(e), the earliest epoch on ties; mean = m(E*), std the standard
-    deviation of v_f(E*) over folds. Epochs a fold did not reach (NaN) count as the worst
-    value, so a diverged fold rules its epochs out; (0, nan, nan) when none is left."""
-    worst = np.inf if mode == "min" else -np.inf
-    filled = np.where(np.isfinite(curves), curves, worst)
-    mean = filled.mean(axis=0)
-    oriented = mean if mode == "min" else -mean
-    if not np.isfinite(oriented).any():
-        return 0, math.nan, math.nan
-    e = int(np.argmin(oriented))
-    return e + 1, float(mean[e]), float(filled[:, e].std())
-
-
-# ---------------------------------------------------------------- the grid
-def parse_grid_option(item: str) -> tuple[str, list[Any]]:
-    """``KEY=V1,V2,...`` → (KEY, [V1, V2, ...]); each value is read as YAML (``4``, ``relu``,
-    ``0.01``, ``{name: sgd}``)."""
-    key, sep, text = item.partition("=")
-    key = key.strip()
-    if not sep or not key or not text.strip():
-        raise UsageError(f"--grid {item!r}: expected KEY=V1,V2,... e.g. model.layers[0].units=2,4,8")
-    try:
-        values = read_yaml_value(f"[{text}]")
-    except ValueError as exc:
-        raise UsageError(f"--grid {item!r}: cannot read the values: {exc}") from None
-    if not values or any(v is None for v in values):
-        raise UsageError(f"--grid {item!r}: expected one or more comma-separated values")
-    return key, values
-
-
-def merge_grid(spec_grid: dict[str, list[Any]], options: Sequence[str]) -> dict[str, tuple[str, list[Any]]]:
-    """Key → (where it came from, values): the spec's ``search.grid``, then ``--grid`` options
-    (a key given on the command line replaces the spec's)."""
-    grid = {key: (f"search.grid.{key}", list(values)) for key, values in spec_grid.items()}
-    for item in options:
-        key, values = parse_grid_option(item)
-        grid[key] = (f"--grid {key}", values)
-    for key, (origin, values) in grid.items():
-        head = key.split("[")[0]
-        for fixed, reason in _NOT_SEARCHABLE.items():
-            if head == fixed or head.startswith(fixed + "."):
-                raise UsageError(f"{origin}: {key} cannot be searched ({reason})")
-        if not values:
-            raise UsageError(f"{origin}: no values to try")
-    return grid
-
-
-def _show(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _without_override_notes(message: str) -> str:
-    """A spec error's first line without the ``--set`` wording of the override that carried it."""
-    message = re.sub(r"^--set '.*?': ", "", message.splitlines()[0])
-    return re.sub(r" \(from --set .*?\)(?=;|$)", "", message)
-
-
-def _check_grid_values(base_yaml: str, grid: dict[str, tuple[str, list[Any]]]) -> None:
-    """Each value alone on the base spec must give a valid spec: ``--grid KEY=VALUE: problem``."""
-    for key, (origin, values) in grid.items():
-        for value in values:
-            try:
-                parse_spec(base_yaml, source="the grid", overrides=[f"{key}={json.dumps(value)}"])
-            except SpecError as exc:
-                raise SpecError(f"{origin}={_show(value)}: {_without_override_notes(exc.message)}") from None
-
-
-def _combination_spec(base_yaml: str, settings: dict[str, Any], origins: dict[str, str]):
-    """The base spec with ``settings`` applied as overrides and validated; errors name the
-    grid option (or spec key) and the value."""
-    overrides = [f"{key}={json.dumps(value)}" for key, value in settings.items()]
-    try:
-        return parse_spec(base_yaml, source="the grid", overrides=overrides)
-    except SpecError as exc:
-        shown = ", ".join(f"{origins[k]}={_show(v)}" for k, v in settings.items())
-        raise SpecError(f"{shown}: {_without_override_notes(exc.message)}") from None
-
-
-def _cross_validation_spec(spec):
-    """The spec a fold (and the final model) trains with: no validation split, no stopping
-    criterion (every epoch runs), the last weights kept, no search section."""
-    split = spec.data.split.model_copy(update={"validation": 0.0})
-    return spec.model_copy(update={
-        "data": spec.data.model_copy(update={"split": split}),
-        "stopping": StoppingSpec(restore_best=False), "search": None,
-    })
-
-
-def selection_metric(spec) -> str:
-    """The validation metric folds are compared by: the early-stopping metric when it is a
-    validation metric, else ``val_loss``."""
-    es = spec.stopping.early_stopping
-    return es.metric if es is not None and es.metric.startswith("val_") else "val_loss"
 
 
 @dataclass
@@ -189,20 +65,6 @@ class _Combination:
     prepared: Prepared
     folds: list[np.ndarray]
     folder: str
-
-
-def _check_folds(k: int, p: Prepared) -> None:
-    y, prep = p.splits.y_train, p.splits.prep
-    if k < 2:
-        raise UsageError(f"--folds {k}: must be at least 2")
-    if prep.task == "classification":
-        counts = np.bincount(y, minlength=len(prep.classes))
-        c = int(np.argmin(counts))
-        if k > counts[c]:
-            raise UsageError(f"--folds {k}: above the {counts[c]} non-test rows of the smallest class "
-                             f"('{prep.classes[c]}'); use at most {counts[c]} folds")
-    elif k > len(y):
-        raise UsageError(f"--folds {k}: above the {len(y)} non-test rows; use at most {len(y)} folds")
 
 
 def plan(spec, folds: int | None, grid_options: Sequence[str], base_dirs: Sequence[Path] = ()) -> list[_Combination]:
@@ -215,21 +77,21 @@ def plan(spec, folds: int | None, grid_options: Sequence[str], base_dirs: Sequen
         raise UsageError(f"--folds {k}: must be at least 2")
     grid = merge_grid(spec.search.grid if spec.search is not None else {}, grid_options)
     base_yaml = dump_spec_yaml(spec.model_copy(update={"search": None}))
-    _check_grid_values(base_yaml, grid)
+    check_grid_values(base_yaml, grid)
     origins = {key: origin for key, (origin, _) in grid.items()}
     keys = list(grid)
     points = [dict(zip(keys, values)) for values in itertools.product(*(grid[k][1] for k in keys))]
     combos = []
     for i, settings in enumerate(points, start=1):
-        combo_spec = _combination_spec(base_yaml, settings, origins) if settings else spec
+        combo_spec = combination_spec(base_yaml, settings, origins) if settings else spec
         try:
-            p = prepare(_cross_validation_spec(combo_spec), base_dirs)
+            p = prepare(cross_validation_spec(combo_spec), base_dirs)
         except SpecError as exc:
             if not settings:
                 raise
-            shown = ", ".join(f"{origins[k]}={_show(v)}" for k, v in settings.items())
+            shown = ", ".join(f"{origins[k]}={show(v)}" for k, v in settings.items())
             raise SpecError(f"{shown}: {exc.message.splitlines()[0]}", hint=exc.hint) from None
-        _check_folds(k, p)
+        check_folds(k, p)
         y = p.splits.y_train if p.splits.prep.task == "classification" else None
         fold_rows = stratified_folds(y, len(p.splits.y_train), k, np.random.default_rng(fold_seed_sequence(p.seed)))
         folder = f"crossval/combo-{i:02d}" if keys else "crossval"
@@ -274,7 +136,7 @@ def crossval(
         cv = _cv_document(run, combos, metric)
         seconds = cv["seconds"] = {"checks": time.perf_counter() - started}
         jobs = [
-            Job(spec=c.prepared.spec, base_dirs=tuple(str(b) for b in base_dirs), val_rows=tuple(rows.tolist()),
+            Job(spec=c.prepared.spec, kind="fold", base_dirs=tuple(str(b) for b in base_dirs), val_rows=tuple(rows.tolist()),
                 fixed=True, metric=metric, key=(ci, f), label=_label(c, f))
             for ci, c in enumerate(combos) for f, rows in enumerate(c.folds)
         ]
@@ -371,19 +233,8 @@ def _run_folds(run: RunDir, combos: list[_Combination], jobs: list[Job], executo
 def _write_fold(run: RunDir, combo: _Combination, fold: int, result: JobResult) -> None:
     folder = run.path / combo.folder / f"fold-{fold + 1:02d}"
     folder.mkdir(parents=True, exist_ok=True)
-    kind = "accuracy" if combo.prepared.splits.prep.task == "classification" else "rmse"
-    RunDir(folder).write_text("metrics.csv", history_csv(result.history, combo.prepared.net.n_layers, kind))
-
-
-def history_csv(rows: list[dict[str, float]], n_layers: int, metric: str) -> str:
-    """metrics.csv text (the columns of a run's metrics.csv) from a job's epoch logs."""
-    columns = list(iter_columns(n_layers, metric))
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if row.get(c) is None else (int(row[c]) if c == "epoch" else repr(row[c])) for c in columns])
-    return buf.getvalue()
+    RunDir(folder).write_text("metrics.csv", history_csv(result.history, combo.prepared.net.n_layers,
+                                                         combo.prepared.metric))
 
 
 def _fold_rows(combo: _Combination, results: dict[tuple[int, int], JobResult], ci: int) -> list[dict[str, Any]]:
@@ -392,7 +243,7 @@ def _fold_rows(combo: _Combination, results: dict[tuple[int, int], JobResult], c
         r = results.get((ci, f))
         if r is not None:
             out.append({"fold": f + 1, "rows_train": r.rows["train"], "rows_validation": r.rows["validation"],
-                        "best_epoch": r.best_epoch, "best_value": _num(r.best_value), "stop_reason": r.stop_reason})
+                        "best_epoch": r.best_epoch, "best_value": finite_or_none(r.best_value), "stop_reason": r.stop_reason})
     return out
 
 
@@ -403,10 +254,10 @@ def _score_combination(c: _Combination, entry: dict[str, Any], fold_results: lis
     chosen, mean, std = choose_epoch(curves, mode)
     best_values = np.array([r.best_value for r in fold_results], dtype=float)
     for row in entry["folds"]:
-        row["value_at_chosen"] = _num(float(curves[row["fold"] - 1, chosen - 1])) if chosen else None
+        row["value_at_chosen"] = finite_or_none(float(curves[row["fold"] - 1, chosen - 1])) if chosen else None
     entry.update(
-        chosen_epochs=chosen, score={"mean": _num(mean), "std": _num(std)},
-        best_value={"mean": _num(float(best_values.mean())), "std": _num(float(best_values.std()))},
+        chosen_epochs=chosen, score={"mean": finite_or_none(mean), "std": finite_or_none(std)},
+        best_value={"mean": finite_or_none(float(best_values.mean())), "std": finite_or_none(float(best_values.std()))},
         mean_best_epoch=float(np.mean([r.best_epoch for r in fold_results])), winner=False,
     )
 
@@ -466,8 +317,3 @@ def _train_final(run: RunDir, store: RunStore, combo: _Combination, cv: dict[str
     if result.status == "interrupted":
         raise KeyboardInterrupt
     return final
-
-
-def _num(value: float) -> float | None:
-    return float(value) if value is not None and math.isfinite(value) else None
-

@@ -2,80 +2,29 @@
 
 from __future__ import annotations
 
-import math
-import os
-import platform
 import secrets
-import socket
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-import nnctl
 from nnctl.app import data as data_mod
-from nnctl.app.checkpoints import (
-    Checkpointer,
-    MetricsLogger,
-    spec_differences,
-    spec_hash,
-)
+from nnctl.app.assembly import Purpose, Rows, Training, assemble, best_metric, check_metric_names, logged_metric
+from nnctl.app.checkpoints import Checkpointer, MetricsLogger, spec_differences, spec_hash
 from nnctl.app.errors import Aborted, DataError, NnctlError, SpecError, StorageError
-from nnctl.app.evaluation import split_metrics
 from nnctl.app.interrupts import StopRequest, stop_on_signals
-from nnctl.app.model import (
-    build_network,
-    build_optimizer,
-    check_fits_in_memory,
-    check_metric_names,
-    blas_threads,
-    core_left_for_prefetch,
-    fit_config,
-    initialize_network,
-    output_units,
-    seed_sequences,
-    stopping_callbacks,
-    target_matrix,
-)
+from nnctl.app.networks import new_network, output_units
+from nnctl.app.resources import check_fits_in_memory
+from nnctl.app.results import RunResult, final_metrics, json_metrics, summary_base
 from nnctl.app.runs import RunDir, RunStore, iter_columns
+from nnctl.app.seeds import seed_sequences
 from nnctl.app.spec import dump_spec_yaml, lint, parse_spec, resolve, spec_to_dict
-from nnctl.engine.callbacks import BestWeights, Callback, GradientNorms
-from nnctl.engine.diagnosis import Diagnosis
-from nnctl.engine.trainer import fit
+from nnctl.app.values import finite_or_none
+from nnctl.engine.callbacks import Callback
 
-
-@dataclass(frozen=True)
-class RunResult:
-    """What one training run produced."""
-
-    run_id: str
-    run_dir: str
-    name: str
-    status: str
-    stop_reason: str
-    epochs: int
-    best_epoch: int
-    seed: int
-    task: str
-    metrics: dict[str, dict[str, Any]]
-    diagnosis: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    resumed_from: int | None = None
-    """The epoch a resumed run went on from (None: trained from the start)."""
-    already_complete: bool = False
-    """``resume`` of a run that had already completed: nothing was trained."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id, "run_dir": self.run_dir, "name": self.name, "status": self.status,
-            "stop_reason": self.stop_reason, "epochs": self.epochs, "best_epoch": self.best_epoch,
-            "seed": self.seed, "task": self.task, "metrics": _json_metrics(self.metrics), "diagnosis": self.diagnosis,
-            "warnings": self.warnings, "seconds": round(self.seconds, 3),
-            "resumed_from": self.resumed_from, "already_complete": self.already_complete,
-        }
+__all__ = ["Prepared", "RunResult", "best_metric", "check_spec", "prepare", "resume_run", "train_from_spec"]
 
 
 @dataclass
@@ -89,7 +38,6 @@ class Prepared:
     metric: str
     units: int
     warnings: list[str]
-    train_ss: np.random.SeedSequence
     net: Any  # the initialized network
 
     @property
@@ -115,12 +63,12 @@ def prepare(spec, base_dirs: Sequence[Path] = ()) -> Prepared:
     follow the task (loss, output activation); raises SpecError / DataError."""
     seed = secrets.randbits(32) if spec.seed == "random" else int(spec.seed)
     spec = spec.model_copy(update={"seed": seed})
-    split_ss, init_ss, train_ss = seed_sequences(seed)
+    split_ss = seed_sequences(seed)[0]
     splits = data_mod.load_splits(spec.data, np.random.default_rng(split_ss), dtype=np.dtype(spec.dtype), base_dirs=base_dirs)
     prep = splits.prep
     n_classes = len(prep.classes) if prep.classes is not None else None
     spec = resolve(spec, prep.task, n_classes)
-    metric = "accuracy" if prep.task == "classification" else "rmse"
+    metric = logged_metric(prep.task)
     check_metric_names(spec, metric)
     if len(splits.X_val) == 0 and spec.stopping.early_stopping is not None:
         raise SpecError("stopping.early_stopping: needs validation rows, but the validation split is empty")
@@ -129,9 +77,8 @@ def prepare(spec, base_dirs: Sequence[Path] = ()) -> Prepared:
     bs = len(splits.X_train) if spec.training.batch_size == "full" else min(spec.training.batch_size, len(splits.X_train))
     check_fits_in_memory(spec, splits.X_train.shape[1], units, bs)
     warnings = [*lint(spec), *splits.warnings]
-    net = build_network(spec, splits.X_train.shape[1], units)
-    initialize_network(net, spec, np.random.default_rng(init_ss), base_dirs)
-    return Prepared(spec, seed, splits, metric, units, warnings, train_ss, net)
+    net = new_network(spec, splits.X_train.shape[1], units, member=0, base_dirs=base_dirs)
+    return Prepared(spec, seed, splits, metric, units, warnings, net)
 
 
 def train_from_spec(
@@ -166,7 +113,7 @@ def train_from_spec(
             run.write_text("spec.yaml", dump_spec_yaml(p.spec))
         except OSError as exc:
             raise StorageError(f"{run.file('spec.yaml')}: cannot write ({exc.strerror})") from None
-        base = {**_summary_base(run, p, base_dirs, started), **({"keep_last": True} if keep_last else {})}
+        base = {**summary_base(run, p, base_dirs, started), **({"keep_last": True} if keep_last else {})}
         if start is None:
             return _train(run, p, base, callbacks, None, started, on_warning, keep_last)
         state, logs = start
@@ -246,7 +193,7 @@ def resume_run(
         if spec is not None:
             run.write_text("spec.yaml", dump_spec_yaml(p.spec))
         keep_last = bool(summary.get("keep_last", False))
-        base = {**_summary_base(run, p, base_dirs, started), "created": summary.get("created"),
+        base = {**summary_base(run, p, base_dirs, started), "created": summary.get("created"),
                 "resumed": int(summary.get("resumed", 0)) + 1, **({"keep_last": True} if keep_last else {})}
         return _train(run, p, base, callbacks, arrays, started, on_warning, keep_last)
 
@@ -263,39 +210,65 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
            resume: dict[str, np.ndarray] | None, started: float, on_warning=None,
            keep_last: bool = False, recorded: bool = False) -> RunResult:
     """Train ``p`` into ``run`` (from ``resume`` when given) and write its summary.
-    ``recorded``: ``resume`` is the state of a training begun elsewhere, not a resume."""
-    spec, splits, prep, seed, metric = p.spec, p.splits, p.splits.prep, p.seed, p.metric
-    dtype = np.dtype(spec.dtype)
-    net = p.net
-    optimizer = build_optimizer(spec, net.params.size)
-    t_train = target_matrix(splits.y_train, prep.task, p.units, dtype)
-    t_val = target_matrix(splits.y_val, prep.task, p.units, dtype)
-    has_val = len(splits.X_val) > 0
-    config = fit_config(spec, prep, len(splits.X_train), metric)
-    config = replace(config, prefetch=core_left_for_prefetch(), lanes=blas_threads())
-    best = BestWeights(best_metric(spec, has_val), restore=False)
+    ``keep_last``: a final model (fixed length, the last weights kept). ``recorded``:
+    ``resume`` is the state of a training begun elsewhere, not a resume."""
+    spec, splits = p.spec, p.splits
+    purpose = Purpose("final" if keep_last else "run", best_metric(spec, len(splits.X_val) > 0), fixed=keep_last)
+    training = assemble(spec, Rows.of(splits), purpose, net=p.net,
+                        on_finding=(lambda f: on_warning(f.message)) if on_warning else None)
     resumed_from = int(resume["fit.epoch"]) if resume is not None else None
-    fixed = {**prep.to_arrays(), "fit.spec_hash": np.array(spec_hash(spec)), "fit.data_hash": np.array(splits.data_hash)}
-    stop = StopRequest()
-    diagnosis = Diagnosis(splits.X_val if has_val else None, every=max(1, spec.training.epochs // 10),
-                          on_finding=(lambda f: on_warning(f.message)) if on_warning else None)
+    fixed = {**splits.prep.to_arrays(), "fit.spec_hash": np.array(spec_hash(spec)),
+             "fit.data_hash": np.array(splits.data_hash)}
     try:
         run.write_json("summary.json", {**base, "status": "running"})
-        writer = run.metrics_writer(list(iter_columns(net.n_layers, metric)),
+        writer = run.metrics_writer(list(iter_columns(p.net.n_layers, p.metric)),
                                     keep_through=resumed_from if resume is not None else None)
     except OSError as exc:
         raise StorageError(f"{run.path}: cannot write ({exc.strerror})") from None
-    checkpointer = Checkpointer(run, net, best, fixed, spec.checkpoint.every_seconds)
-    cbs: list[Callback] = [GradientNorms(), diagnosis, *stopping_callbacks(spec), best, MetricsLogger(writer), checkpointer,
-                           stop, *callbacks]
-    checkpointer.callbacks = cbs
+    stop = StopRequest()
+    training.add(MetricsLogger(writer),
+                 Checkpointer(run, p.net, training.best, fixed, spec.checkpoint.every_seconds, training.callbacks),
+                 stop, *callbacks)
     fit_started = time.time()
+    result = _fit(run, training, stop, writer, base, resume)
+    fit_seconds = time.time() - fit_started
+    if keep_last:  # a fixed-length training keeps the model after its last epoch
+        try:
+            run.save_checkpoint("best.npz", {**p.net.state_dict(), **fixed})
+        except OSError as exc:
+            raise StorageError(f"{run.file('best.npz')}: cannot write ({exc.strerror})") from None
+    best = training.best
+    best_epoch = result.epochs if keep_last else best.best_epoch
+    metrics = final_metrics(p.net, spec, splits)
+    status = {"diverged": "diverged", "interrupted": "interrupted"}.get(result.stop_reason, "completed")
+    findings = training.diagnosis.findings if training.diagnosis is not None else []
+    summary = {
+        **base, "status": status, "stop_reason": result.stop_reason, "epochs": result.epochs,
+        "best_epoch": best_epoch, "best_metric": {best.metric: finite_or_none(best.best)},
+        "metrics": json_metrics(metrics), "seconds": {"total": time.time() - started, "training": fit_seconds},
+        "warnings": [*p.warnings, *(f.message for f in findings)],
+        "diagnosis": [f.to_dict() for f in findings],
+    }
+    try:
+        run.write_json("summary.json", summary)
+    except OSError as exc:
+        raise StorageError(f"{run.file('summary.json')}: cannot write ({exc.strerror})",
+                           hint=f"free space, then: nnctl resume {run.id}") from None
+    return RunResult(
+        run_id=run.id, run_dir=str(run.path), name=spec.name, status=status, stop_reason=result.stop_reason,
+        epochs=result.epochs, best_epoch=best_epoch, seed=p.seed, task=splits.prep.task, metrics=metrics,
+        warnings=summary["warnings"], seconds=time.time() - started, diagnosis=summary["diagnosis"],
+        resumed_from=None if recorded else resumed_from,
+    )
+
+
+def _fit(run: RunDir, training: Training, stop: StopRequest, writer, base: dict[str, Any],
+         resume: dict[str, np.ndarray] | None):
+    """``training.run`` with signals turned into stop requests; a failure is recorded in
+    summary.json and becomes the error the user reads."""
     try:
         with stop_on_signals(stop):
-            result = fit(
-                net, _loss(spec, net), optimizer, splits.X_train, t_train, config, np.random.default_rng(p.train_ss),
-                splits.X_val if has_val else None, t_val if has_val else None, callbacks=cbs, resume=resume,
-            )
+            return training.run(resume)
     except Aborted:
         raise  # stop at once: the files on disk are whole, the run reads as interrupted
     except ValueError as exc:  # a checkpoint whose state does not fit this run
@@ -312,36 +285,6 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
             raise StorageError(f"{run.path}: cannot write ({exc.strerror or exc}); the last good checkpoint is kept",
                                hint=f"free space, then: nnctl resume {run.id}") from None
         raise
-    fit_seconds = time.time() - fit_started
-    if keep_last:  # a fixed-length training keeps the model after its last epoch
-        try:
-            run.save_checkpoint("best.npz", {**net.state_dict(), **fixed})
-        except OSError as exc:
-            raise StorageError(f"{run.file('best.npz')}: cannot write ({exc.strerror})") from None
-    elif spec.stopping.restore_best and best.best_epoch > 0:
-        net.params[...] = best.best_params
-    best_epoch = result.epochs if keep_last else best.best_epoch
-
-    metrics = _final_metrics(net, spec, splits)
-    status = {"diverged": "diverged", "interrupted": "interrupted"}.get(result.stop_reason, "completed")
-    summary = {
-        **base, "status": status, "stop_reason": result.stop_reason, "epochs": result.epochs,
-        "best_epoch": best_epoch, "best_metric": {best.metric: _num(best.best)},
-        "metrics": _json_metrics(metrics), "seconds": {"total": time.time() - started, "training": fit_seconds},
-        "warnings": [*p.warnings, *(f.message for f in diagnosis.findings)],
-        "diagnosis": [f.to_dict() for f in diagnosis.findings],
-    }
-    try:
-        run.write_json("summary.json", summary)
-    except OSError as exc:
-        raise StorageError(f"{run.file('summary.json')}: cannot write ({exc.strerror})",
-                           hint=f"free space, then: nnctl resume {run.id}") from None
-    return RunResult(
-        run_id=run.id, run_dir=str(run.path), name=spec.name, status=status, stop_reason=result.stop_reason,
-        epochs=result.epochs, best_epoch=best_epoch, seed=seed, task=prep.task, metrics=metrics,
-        warnings=summary["warnings"], seconds=time.time() - started, diagnosis=summary["diagnosis"],
-        resumed_from=None if recorded else resumed_from,
-    )
 
 
 def _completed_result(run: RunDir, summary: dict[str, Any]) -> RunResult:
@@ -351,51 +294,3 @@ def _completed_result(run: RunDir, summary: dict[str, Any]) -> RunResult:
         best_epoch=int(summary.get("best_epoch", 0)), seed=int(summary.get("seed", 0)), task=summary.get("task", ""),
         metrics=summary.get("metrics", {}), already_complete=True,
     )
-
-
-def _summary_base(run: RunDir, p: Prepared, base_dirs: Sequence[Path], started: float) -> dict[str, Any]:
-    """The part of summary.json known before training starts."""
-    spec, splits, prep = p.spec, p.splits, p.splits.prep
-    return {
-        "run_id": run.id, "created_ns": run.read_json("summary.json")["created_ns"], "name": spec.name,
-        "seed": p.seed, "task": prep.task, "data_hash": splits.data_hash, "data_source": spec.data.source,
-        "base_dirs": [str(Path(b).resolve()) for b in base_dirs],
-        "rows": {"train": len(splits.X_train), "validation": len(splits.X_val), "test": len(splits.X_test)},
-        "classes": list(prep.classes) if prep.classes is not None else None,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "pid": os.getpid(), "host": socket.gethostname(),
-        "versions": {"nnctl": nnctl.__version__, "numpy": np.__version__, "python": platform.python_version()},
-        "warnings": p.warnings,
-    }
-
-
-def _final_metrics(net, spec, splits) -> dict[str, dict[str, Any]]:
-    """Metrics of the returned network on each split (empty for an empty split)."""
-    parts = (("train", splits.X_train, splits.y_train), ("validation", splits.X_val, splits.y_val),
-             ("test", splits.X_test, splits.y_test))
-    return {name: split_metrics(net, spec.loss, x, y, splits.prep) for name, x, y in parts}
-
-
-def best_metric(spec, has_val: bool) -> str:
-    """The metric that picks the best epoch: the early-stopping metric when one is set,
-    else the validation loss, else (no validation rows) the training loss."""
-    if spec.stopping.early_stopping is not None:
-        return spec.stopping.early_stopping.metric
-    return "val_loss" if has_val else "train_loss"
-
-
-def _loss(spec, net):
-    from nnctl.engine.losses import get_loss
-
-    return get_loss(spec.loss, net.activations[-1].name)
-
-
-def _num(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
-def _json_metrics(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {
-        split: {k: (_num(v) if isinstance(v, float) else v) for k, v in values.items()}
-        for split, values in metrics.items()
-    }

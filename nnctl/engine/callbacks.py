@@ -40,6 +40,10 @@ class TrainingState:
 class Callback:
     """Hooks called by ``fit``; every hook is optional."""
 
+    state_key = ""
+    """The name this callback's state is saved under in a checkpoint
+    (``callback.<state_key>.*``); empty: its class name (see ``resume.callback_keys``)."""
+
     observer = False
     """True where ``on_batch_end`` only reads the state (it changes nothing and requests
     no stop): ``fit`` may then run several steps before calling it once for each."""

@@ -35,9 +35,16 @@ class EpochCursor:
 
 
 def callback_keys(callbacks: Sequence[object]) -> list[str]:
-    """A stable name per callback: its class name, numbered when a class repeats."""
+    """A stable name per callback: its ``state_key`` where it has one, else its class
+    name, numbered when a class repeats. Two callbacks with one ``state_key`` raise
+    ValueError."""
+    explicit = [getattr(cb, "state_key", "") for cb in callbacks]
+    named = [k for k in explicit if k]
+    if len(set(named)) != len(named):
+        raise ValueError(f"callbacks share a state key: {sorted(k for k in set(named) if named.count(k) > 1)}")
     names = [type(cb).__name__ for cb in callbacks]
-    return [n if names.count(n) == 1 else f"{n}{names[:i].count(n)}" for i, n in enumerate(names)]
+    return [key or (n if names.count(n) == 1 else f"{n}{names[:i].count(n)}")
+            for i, (key, n) in enumerate(zip(explicit, names))]
 
 
 def capture(state, callbacks: Sequence[object]) -> dict[str, Array]:

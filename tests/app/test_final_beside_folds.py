@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnctl.app import selection
+from nnctl.app.folds import cross_validation_spec
 from nnctl.app.executors import LocalExecutor
 from nnctl.app.final_beside import FinalBesideFolds
 from nnctl.app.jobs import run_job
@@ -58,7 +58,7 @@ def _parts(spec) -> tuple[FinalBesideFolds, object]:
 @pytest.mark.parametrize("epochs", [6, 7, 20, 21, 33, 40])
 def test_a_run_that_goes_on_from_a_kept_state_equals_one_trained_from_the_start(tmp_path: Path, epochs: int) -> None:
     spec = load_spec(CONFIGS / "iris.yaml", ["training.epochs=40", "model.layers[0].dropout=0.2"])
-    beside, combo = _parts(selection._cross_validation_spec(spec))
+    beside, combo = _parts(cross_validation_spec(spec))
     p = combo.prepared
     final_spec = p.spec.model_copy(update={"training": p.spec.training.model_copy(update={"epochs": epochs})})
     start = beside.start(epochs)
@@ -102,14 +102,14 @@ def test_crossval_with_the_final_model_beside_the_folds_equals_one_worker(tmp_pa
     (["restarts={count: 3}"], "the final model is an ensemble"),
 ])
 def test_the_final_model_trains_after_the_folds_where_beside_could_differ(override: list[str], reason: str) -> None:
-    spec = selection._cross_validation_spec(load_spec(CONFIGS / "iris.yaml", ["training.epochs=30", *override]))
+    spec = cross_validation_spec(load_spec(CONFIGS / "iris.yaml", ["training.epochs=30", *override]))
     (combo,) = plan(spec, 3, [], [CONFIGS])
     assert FinalBesideFolds.plan(combo.prepared, LocalExecutor(2), [CONFIGS]) is None, reason
 
 
 def test_the_final_model_trains_after_the_folds_with_one_worker_or_a_grid(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = selection._cross_validation_spec(load_spec(CONFIGS / "iris.yaml", ["training.epochs=30"]))
+    spec = cross_validation_spec(load_spec(CONFIGS / "iris.yaml", ["training.epochs=30"]))
     (combo,) = plan(spec, 3, [], [CONFIGS])
     assert FinalBesideFolds.plan(combo.prepared, LocalExecutor(1), [CONFIGS]) is None
     planned: list[object] = []
@@ -121,7 +121,7 @@ def test_the_final_model_trains_after_the_folds_with_one_worker_or_a_grid(tmp_pa
 
 def test_a_kept_state_is_used_only_up_to_the_chosen_epochs(tmp_path: Path) -> None:
     spec = load_spec(CONFIGS / "iris.yaml", ["training.epochs=40"])
-    beside, _ = _parts(selection._cross_validation_spec(spec))
+    beside, _ = _parts(cross_validation_spec(spec))
     every = beside.first.snapshots
     assert every == 2 and beside.half == 20
     assert int(beside.start(40)[0]["fit.epoch"]) == 40

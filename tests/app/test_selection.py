@@ -10,7 +10,7 @@ import pytest
 
 from nnctl.app.data import load_splits
 from nnctl.app.executors import LocalExecutor
-from nnctl.app.model import seed_sequences
+from nnctl.app.seeds import seed_sequences
 from nnctl.app.runs import RunStore, load_npz
 from nnctl.app.selection import (
     choose_epoch,

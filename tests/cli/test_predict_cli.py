@@ -12,7 +12,7 @@ import nnctl
 from nnctl.app import data as data_mod
 from nnctl.app.errors import UsageError
 from nnctl.app.evaluation import load_model
-from nnctl.app.model import seed_sequences
+from nnctl.app.seeds import seed_sequences
 from nnctl.app.runs import RunStore
 from tests.cli._helpers import REPO, TrainedRun
 from tests.cli._helpers import nnctl as run_nnctl
