@@ -9,7 +9,8 @@ import re
 from typing import Any, Sequence
 
 from nnctl.app.errors import SpecError, UsageError
-from nnctl.app.spec import parse_spec, read_yaml_value
+from nnctl.app.spec import parse_spec
+from nnctl.app.spec_overrides import read_yaml_value
 
 _NOT_SEARCHABLE = {
     "seed": "it would change the rows", "data.source": "it would change the rows",
