@@ -1,4 +1,5 @@
-"""One training as a self-contained job: a cross-validation fold or a restart member.
+"""One training as a self-contained job: a cross-validation fold, a restart member, or a
+part of a final model trained beside the folds.
 
 A job carries a resolved spec and loads its data itself, so it runs the same in this
 process, in a local worker process or on a Dask worker, and gives the same numbers in
@@ -35,14 +36,14 @@ class Job:
     criterion and keep the last weights. ``metric`` picks the best epoch.
 
     ``kind``: what the training is for (``assembly.KINDS``: fold, member or final).
-    ``snapshots``: keep the resumable state (``JobResult.snapshots``) after every ``snapshots``-th epoch and each of the
-    last ``snapshots``, so that a run of any length up to the spec's can go on from it.
+    ``snapshots``: keep the resumable state (``JobResult.snapshots``) after every
+    ``snapshots``-th epoch and each of the last ``snapshots``, so that a run of any length
+    up to the spec's can go on from it.
     ``start``: a snapshot to go on from; ``stop_after``: the last epoch to train (a part
     of a longer training).
     """
 
     spec: Any
-    kind: str = "member"
     base_dirs: tuple[str, ...] = ()
     member: int = 0
     val_rows: tuple[int, ...] | None = None
@@ -53,6 +54,7 @@ class Job:
     snapshots: int = 0
     start: dict[str, np.ndarray] | None = field(default=None, repr=False)
     stop_after: int | None = None
+    kind: str = "member"
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from nnctl.app.errors import UsageError
-from nnctl.app.run_index import flatten, list_runs, parse_since, run_info, spec_diff
+from nnctl.app.run_index import list_runs, parse_since, run_info, spec_diff
 from nnctl.app.runs import RunDir, RunStore
+from nnctl.app.values import flatten
 
 
 def _run(root: Path, run_id: str, summary) -> RunDir:
