@@ -22,6 +22,7 @@ from collections import deque
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from nnctl.app.errors import UsageError
+from nnctl.app.resources import default_workers
 
 CONNECT_TIMEOUT_S = 5.0
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -37,14 +38,6 @@ class Executor(Protocol):
                       follow: Follow | None = None) -> Iterator[tuple[int, Any]]: ...
 
     def close(self) -> None: ...
-
-
-def default_workers() -> int:
-    """The number of cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 class _Indexed:

@@ -10,12 +10,18 @@ import numpy as np
 from nnctl.app.errors import SpecError
 
 
+def default_workers() -> int:
+    """The number of cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def core_left_for_prefetch() -> bool:
     """Whether the BLAS library leaves a core free for gathering the next minibatch: its
     thread count is below the cores this process may use (measured: with 2 BLAS threads
     on 2 cores, a gathering thread slows the products more than it saves)."""
-    from nnctl.app.executors import default_workers
-
     return blas_threads() < default_workers()
 
 
