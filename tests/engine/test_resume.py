@@ -152,3 +152,24 @@ def test_a_training_that_had_ended_stays_ended_when_resumed():
                            resume=arrays)
     assert (again.stop_reason, again.epochs) == (result.stop_reason, result.epochs)
     assert np.array_equal(net.params, params)
+
+
+def test_keyed_callback_state_goes_back_to_its_key_whatever_the_order() -> None:
+    from types import SimpleNamespace
+
+    from nnctl.engine.resume import callback_keys, restore
+
+    def counter(key: str, wait: int) -> NoImprovement:
+        cb = NoImprovement("train_loss", 5)
+        cb.state_key, cb.best, cb.wait = key, 1.0, wait
+        return cb
+
+    state = SimpleNamespace(epoch=3, stop_reason=None, rngs={}, cursor=None,
+                            optimizer=make_optimizer("sgd", 4))
+    arrays = capture(state, [counter("first", 1), counter("second", 2)])
+    assert {k for k in arrays if k.startswith("callback.")} >= {"callback.first.wait", "callback.second.wait"}
+    second, first = counter("second", 0), counter("first", 0)
+    restore(state, [second, first], arrays)
+    assert (first.wait, second.wait) == (1, 2)
+    with pytest.raises(ValueError, match="share a state key"):
+        callback_keys([counter("same", 0), counter("same", 0)])
