@@ -194,3 +194,53 @@ def test_restart_ensembles_export_by_their_combine_rule(combine: str, tmp_path: 
     classes = net.predict_classes(x) if combine != "best" else predicted_classes(net.predict(x))
     _assert_same_labels(checked["outputs"]["label"], list(np.array(prep.classes)[classes]),
                         np.array([[float(v) for v in r[1:]] for r in checked["rows"]]), list(prep.classes))
+
+
+@pytest.fixture(scope="module")
+def iris_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    runs = tmp_path_factory.mktemp("iris-export-runs")
+    return runs, _train(runs, CONFIGS / "iris.yaml")
+
+
+def _one_error_line(out) -> str:
+    assert out.exit_code == 2, out.output
+    lines = out.error_lines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    return lines[0]
+
+
+def test_human_output_names_inputs_and_outputs(iris_run, tmp_path: Path) -> None:
+    runs, run_id = iris_run
+    out = nnctl("export", run_id, "--out", tmp_path / "m.onnx", "--runs-dir", runs)
+    assert out.exit_code == 0, out.output
+    assert "input  X: float64 [N, 4]  sepal_length, sepal_width, petal_length, petal_width" in out.stderr
+    assert "output probabilities: float32 [N, 3]" in out.stderr
+    assert (tmp_path / "m.onnx").stat().st_size > 0
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--out", "model.txt"], "cannot tell the format from the suffix '.txt'"),
+    (["--out", "model.onnx", "--format", "tflite"], "--format tflite: unknown format"),
+])
+def test_unknown_format_is_refused(iris_run, tmp_path: Path, args: list[str], words: str) -> None:
+    runs, run_id = iris_run
+    args = [str(tmp_path / a) if a.startswith("model") else a for a in args]
+    line = _one_error_line(nnctl("export", run_id, *args, "--runs-dir", runs))
+    assert words in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_onnx_extra_is_one_line_naming_it(iris_run, tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    runs, run_id = iris_run
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    line = _one_error_line(nnctl("export", run_id, "--out", tmp_path / "m.onnx", "--runs-dir", runs))
+    assert "pip install 'nnctl[onnx]'" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_run_is_refused(iris_run, tmp_path: Path) -> None:
+    runs, _ = iris_run
+    line = _one_error_line(nnctl("export", "no-such-run", "--out", tmp_path / "m.onnx", "--runs-dir", runs))
+    assert "no-such-run" in line
