@@ -15,6 +15,7 @@ imports this module.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -185,7 +186,8 @@ class _NNEstimator(BaseEstimator):
             spec = parse_spec(yaml.safe_dump(self.spec_dict()), source=f"{type(self).__name__} parameters")
             return resolve(spec.model_copy(update={"restarts": None, "search": None}), self._task, n_classes)
         except NnctlError as exc:
-            raise ValueError(exc.message.replace("\n", "; ")) from None
+            # the line numbers point into a generated YAML text: only the key paths help here
+            raise ValueError(re.sub(r" \(line \d+\)", "", exc.message).replace("\n", "; ")) from None
 
     # ------------------------------------------------------------ training
     def _fit(self, X: np.ndarray, y: np.ndarray, classes: Sequence[str] | None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import pickle
 from pathlib import Path
 
@@ -18,8 +19,12 @@ from nnctl.sklearn import EXPECTED_FAILED_CHECKS, NNClassifier, NNRegressor  # n
 REPO = Path(__file__).resolve().parents[1]
 
 
-@parametrize_with_checks([NNClassifier(), NNRegressor()],
-                         expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est).__name__, {}))
+# scikit-learn ≥ 1.6 takes the expected failures here; older versions read them from the tags
+_XFAIL = ({"expected_failed_checks": lambda est: EXPECTED_FAILED_CHECKS.get(type(est).__name__, {})}
+          if "expected_failed_checks" in inspect.signature(parametrize_with_checks).parameters else {})
+
+
+@parametrize_with_checks([NNClassifier(), NNRegressor()], **_XFAIL)
 def test_scikit_learn_checks(estimator, check) -> None:
     check(estimator)
 

@@ -16,6 +16,10 @@ order of the run's feature columns; each categorical column is a string input of
 [N, 1] named after the column, taking the labels as training stored them.  A restart
 ensemble becomes one graph: the members' mean output, and for ``combine: vote`` each
 row's majority class (ties go to the larger summed probability, then the lower index).
+
+A stored transform added to the preprocessing gets its own function below, applied where
+``Preprocessor.encode`` applies it (a missing-value imputer: ``ai.onnx.ml.Imputer`` on
+``X`` before the units are assembled).
 """
 
 from __future__ import annotations

@@ -244,3 +244,59 @@ def test_unknown_run_is_refused(iris_run, tmp_path: Path) -> None:
     runs, _ = iris_run
     line = _one_error_line(nnctl("export", "no-such-run", "--out", tmp_path / "m.onnx", "--runs-dir", runs))
     assert "no-such-run" in line
+
+
+def _constant_member(probabilities: list[float]):
+    """A network without hidden layers whose softmax output is ``probabilities`` on every row."""
+    from nnctl.engine.network import MLP
+
+    net = MLP([2, len(probabilities)], [], "softmax")
+    net.biases[0][...] = np.log(probabilities)
+    return net
+
+
+@pytest.mark.parametrize("members, combine, label", [
+    # two members say x (weakly), one says y (strongly): the vote is x, the mean is y
+    ([[0.4, 0.3, 0.3], [0.4, 0.3, 0.3], [0.05, 0.9, 0.05]], "vote", "x"),
+    ([[0.4, 0.3, 0.3], [0.4, 0.3, 0.3], [0.05, 0.9, 0.05]], "mean", "y"),
+    # one vote each for x and z: the larger summed probability (z: 0.3 + 0.6) wins
+    ([[0.5, 0.1, 0.4], [0.1, 0.3, 0.6]], "vote", "z"),
+    ([[0.5, 0.1, 0.4], [0.1, 0.3, 0.6]], "best", "x"),
+])
+def test_ensemble_graph_follows_the_combine_rule(members, combine, label) -> None:
+    from nnctl.app.data import Preprocessor
+    from nnctl.app.ensemble import Ensemble
+    from nnctl.app.export import build_model
+
+    prep = Preprocessor(task="classification", feature_columns=("a", "b"), target="t", categorical={},
+                        normalize="none", offset=np.zeros(2), scale=np.ones(2), classes=("x", "y", "z"))
+    ensemble = Ensemble([_constant_member(p) for p in members], combine, chosen=0)
+    model = build_model(ensemble, prep)
+    onnx.checker.check_model(model, full_check=True)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    labels, probabilities = session.run(None, {"X": np.zeros((4, 2))})
+    assert list(labels) == [label] * 4
+    x = np.zeros((4, 2), dtype=np.float32)
+    np.testing.assert_allclose(probabilities, ensemble.predict(x), atol=TOL)
+    classes = ensemble.predict_classes(x) if combine != "best" else ensemble.predict(x).argmax(axis=1)
+    assert [prep.classes[c] for c in classes] == [label] * 4  # the engine agrees
+
+
+def test_sigmoid_ensemble_vote_counts_a_half_as_the_second_class() -> None:
+    from nnctl.app.data import Preprocessor
+    from nnctl.app.ensemble import Ensemble
+    from nnctl.app.export import build_model
+    from nnctl.engine.network import MLP
+
+    members = []
+    for p in (0.5, 0.5, 0.2):  # p ≥ 0.5 votes for the second class: two votes for 'yes'
+        net = MLP([1, 1], [], "sigmoid")
+        net.biases[0][...] = np.log(p / (1 - p))
+        members.append(net)
+    prep = Preprocessor(task="classification", feature_columns=("a",), target="t", categorical={},
+                        normalize="none", offset=np.zeros(1), scale=np.ones(1), classes=("no", "yes"))
+    ensemble = Ensemble(members, "vote")
+    session = ort.InferenceSession(build_model(ensemble, prep).SerializeToString(), providers=["CPUExecutionProvider"])
+    labels, probabilities = session.run(None, {"X": np.zeros((3, 1))})
+    assert list(labels) == ["yes"] * 3 and list(ensemble.predict_classes(np.zeros((3, 1), np.float32))) == [1] * 3
+    np.testing.assert_allclose(probabilities[:, 1], np.full(3, 0.4), atol=TOL)
