@@ -3,7 +3,7 @@
 They train the network an experiment spec describes, with the same building blocks as
 ``nnctl train`` (``app.model``: network, initialization, optimizer, loop settings and
 stopping callbacks; ``engine.trainer.fit``), on arrays instead of a data source, and
-keep everything in memory: no runs directory is written.  The input scaling is a
+keep everything in memory: no runs directory is written unless ``save_run`` is called.  The input scaling is a
 ``Preprocessor`` fitted on the training rows, as in a run.
 
 The spec is built from, in order: the estimator defaults below (or ``spec``, a YAML file
@@ -127,8 +127,8 @@ class _NNEstimator(BaseEstimator):
         model = d.setdefault("model", {})
         layers = [dict(layer) for layer in model.get("layers", [])]
         if self.hidden_layer_sizes is not None:
-            sizes = [int(u) for u in np.atleast_1d(np.asarray(self.hidden_layer_sizes, dtype=object))] \
-                if not isinstance(self.hidden_layer_sizes, int) else [int(self.hidden_layer_sizes)]
+            sizes = [int(self.hidden_layer_sizes)] if isinstance(self.hidden_layer_sizes, (int, np.integer)) \
+                else [int(u) for u in self.hidden_layer_sizes]
             template = layers[0] if layers else {}
             layers = [{**template, **(layers[i] if i < len(layers) else {}), "units": u} for i, u in enumerate(sizes)]
         for key, value in (("activation", self.activation), ("dropout", self.dropout)):
@@ -166,7 +166,6 @@ class _NNEstimator(BaseEstimator):
             stopping["early_stopping"] = {"metric": "val_loss"} if self.early_stopping else None
         es = stopping.get("early_stopping")
         if es is not None:
-            stopping["no_improvement"] = None
             if self.patience is not None:
                 es["patience"] = self.patience
             fraction = self.validation_fraction if self.validation_fraction is not None else split.get("validation")
@@ -190,8 +189,9 @@ class _NNEstimator(BaseEstimator):
             raise ValueError(re.sub(r" \(line \d+\)", "", exc.message).replace("\n", "; ")) from None
 
     # ------------------------------------------------------------ training
-    def _fit(self, X: np.ndarray, y: np.ndarray, classes: Sequence[str] | None):
-        """Train on rows X (float64) and targets y (class indices, or (n, k) values)."""
+    def _fit(self, X: np.ndarray, y: np.ndarray, classes: Sequence[str] | None, target: str = "y"):
+        """Train on rows X (float64) and targets y (class indices, or (n, k) values);
+        ``target`` names the target column in a saved run."""
         from nnctl.app.data import Preprocessor, split_indices
         from nnctl.app.errors import NnctlError
         from nnctl.app.model import (build_network, build_optimizer, fit_config, initialize_network,
@@ -213,7 +213,7 @@ class _NNEstimator(BaseEstimator):
         names = _feature_columns(self)
         raw = {name: X[train, j] for j, name in enumerate(names)}
         y_rows = y.reshape(len(y), -1) if self._task == "regression" else None
-        prep = Preprocessor.fit(raw, task=self._task, target="y", feature_columns=names, categorical=(),
+        prep = Preprocessor.fit(raw, task=self._task, target=target, feature_columns=names, categorical=(),
                                 normalize=spec.data.normalize, classes=classes,
                                 y=None if y_rows is None else y_rows[train], scale_target=spec.data.scale_target)
         units = output_units(self._task, len(classes) if classes is not None else None, spec.model.output,
@@ -265,6 +265,30 @@ class _NNEstimator(BaseEstimator):
         return {"_xfail_checks": EXPECTED_FAILED_CHECKS.get(type(self).__name__, {}),
                 "multioutput": self._task == "regression"}
 
+    def save_run(self, runs_dir: str | Path | None = None) -> str:
+        """Write the fitted model as a run (spec.yaml, best.npz, summary.json) in ``runs_dir``
+        (default ``$NNCTL_RUNS_DIR`` or ./runs), for ``nnctl predict``, ``evaluate --data``
+        and ``export``; returns the run id.  Nothing else writes files."""
+        import yaml
+
+        from nnctl.app.runs import RunStore
+        from nnctl.app.spec import dump_spec_yaml, parse_spec
+
+        check_is_fitted(self)
+        spec = parse_spec(yaml.safe_dump(self.spec_), source="fitted spec")
+        run = RunStore(runs_dir).create(spec.name)
+        with run.lock():
+            run.write_text("spec.yaml", dump_spec_yaml(spec))
+            run.save_checkpoint("best.npz", {**self.state_, **self.preprocessor_.to_arrays()})
+            prep = self.preprocessor_
+            run.write_json("summary.json", {
+                **run.read_json("summary.json"), "kind": "sklearn", "name": spec.name, "status": "completed",
+                "stop_reason": self.stop_reason_, "epochs": self.n_iter_, "best_epoch": self.best_epoch_,
+                "seed": int(spec.seed), "task": prep.task, "data_source": spec.data.source,
+                "classes": list(prep.classes) if prep.classes is not None else None,
+            })
+        return run.id
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
@@ -287,6 +311,7 @@ class NNClassifier(ClassifierMixin, _NNEstimator):
 
     def fit(self, X, y):
         """Train on rows X (n, features) and class labels y (n,)."""
+        target = _target_name(y)
         X, y = _validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
@@ -296,7 +321,7 @@ class NNClassifier(ClassifierMixin, _NNEstimator):
         labels = [str(c) for c in self.classes_]
         if len(set(labels)) != len(labels):  # e.g. 1 and '1'
             labels = [f"{i}:{c}" for i, c in enumerate(labels)]
-        return self._fit(X, codes.astype(np.int64), labels)
+        return self._fit(X, codes.astype(np.int64), labels, target)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (n, n_classes), columns in the order of ``classes_``."""
@@ -326,9 +351,10 @@ class NNRegressor(RegressorMixin, _NNEstimator):
 
     def fit(self, X, y):
         """Train on rows X (n, features) and targets y, shape (n,) or (n, k)."""
+        target = _target_name(y)
         X, y = _validate_data(self, X, y, dtype=np.float64, y_numeric=True, multi_output=True)
         self._y_ndim = int(np.ndim(y))
-        return self._fit(X, np.asarray(y, dtype=np.float64), None)
+        return self._fit(X, np.asarray(y, dtype=np.float64), None, target)
 
     def predict(self, X) -> np.ndarray:
         """Predictions in the targets' units: shape (n,) when fitted on a 1-D y, else (n, k)."""
@@ -373,6 +399,12 @@ def _base_spec(spec: str | Path | dict | None) -> dict[str, Any]:
     base["data"].pop("task", None)
     base["data"].pop("categorical", None)
     return base
+
+
+def _target_name(y) -> str:
+    """The name of a pandas Series target, else 'y' (the target column of a saved run)."""
+    name = getattr(y, "name", None)
+    return name if isinstance(name, str) and name else "y"
 
 
 def _feature_columns(estimator) -> list[str]:

@@ -124,3 +124,33 @@ def test_regressor_several_targets_in_their_units() -> None:
     assert pred.shape == (300, 2)
     assert reg.score(X, Y) > 0.9
     assert NNRegressor(epochs=3).fit(X, Y[:, 0]).predict(X).shape == (300,)
+
+
+def test_save_run_is_a_run_that_predict_and_export_take(tmp_path) -> None:
+    import csv
+    import io
+
+    from nnctl.app.prediction import predict_file
+    from nnctl.app.runs import RunStore
+    from tests.cli._helpers import nnctl
+
+    pd = pytest.importorskip("pandas")
+    X, y, names = _iris()
+    frame = pd.DataFrame(X, columns=names)
+    clf = NNClassifier(epochs=10).fit(frame, pd.Series(y, name="species"))
+    run_id = clf.save_run(tmp_path / "runs")
+    assert RunStore(tmp_path / "runs").resolve("latest").id == run_id
+
+    stream = io.StringIO()
+    predict_file(RunStore(tmp_path / "runs"), run_id, REPO / "data" / "iris.csv", None, stream=stream)
+    rows = list(csv.reader(io.StringIO(stream.getvalue())))[1:]
+    np.testing.assert_allclose([[float(v) for v in r[1:]] for r in rows], clf.predict_proba(frame), rtol=0, atol=1e-12)
+    assert [r[0] for r in rows] == list(clf.predict(frame))
+
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    out = nnctl("export", run_id, "--out", tmp_path / "m.onnx", "--runs-dir", tmp_path / "runs")
+    assert out.exit_code == 0, out.output
+    labels, probabilities = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"X": X})
+    np.testing.assert_allclose(probabilities, clf.predict_proba(frame), rtol=0, atol=1e-9)
+    assert list(labels) == list(clf.predict(frame))
