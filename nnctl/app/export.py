@@ -201,12 +201,11 @@ def assemble_units(g: "_Graph", prep, numeric: str | None, one_hot: dict[str, st
         return numeric
     blocks = ([numeric] if numeric is not None else []) + [one_hot[c] for c in prep.categorical]
     concat = g.node("Concat", blocks, axis=1)
-    position, order = {}, []
+    width = {c: len(prep.categorical.get(c, (c,))) for c in prep.feature_columns}
+    start, at = {}, 0
     for column in [c for c in prep.feature_columns if c not in prep.categorical] + list(prep.categorical):
-        names = [f"{column}={v}" for v in prep.categorical[column]] if column in prep.categorical else [column]
-        for unit in names:
-            position[unit] = len(position)
-    order = [position[unit] for unit in prep.input_names]
+        start[column], at = at, at + width[column]
+    order = [start[c] + j for c in prep.feature_columns for j in range(width[c])]
     if order == list(range(len(order))):
         return concat
     return g.node("Gather", [concat, g.const(np.array(order, dtype=np.int64))], axis=1)

@@ -300,3 +300,22 @@ def test_sigmoid_ensemble_vote_counts_a_half_as_the_second_class() -> None:
     labels, probabilities = session.run(None, {"X": np.zeros((3, 1))})
     assert list(labels) == ["yes"] * 3 and list(ensemble.predict_classes(np.zeros((3, 1), np.float32))) == [1] * 3
     np.testing.assert_allclose(probabilities[:, 1], np.full(3, 0.4), atol=TOL)
+
+
+def test_only_categorical_columns_and_numeric_labels(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    data = tmp_path / "cats.csv"
+    with data.open("w") as fh:
+        fh.write("size,level,ok\n")
+        for _ in range(90):
+            size, level = rng.choice(["S", "M", "L"]), rng.choice(["1", "2.0", "3"])
+            fh.write(f"{size},{level},{'yes' if size == 'L' or level == '3' else 'no'}\n")
+    spec = tmp_path / "cats.yaml"
+    spec.write_text(f"name: cats\nseed: 0\ndata: {{source: {data}, target: ok, categorical: [size, level]}}\n"
+                    "model: {layers: [{units: 4, activation: sigmoid}], output: sigmoid}\nloss: log_loss\n"
+                    "training: {epochs: 3}\n")
+    runs = tmp_path / "runs"
+    checked = _check_matches(runs, _train(runs, spec), data, tmp_path)
+    inputs = {i["name"]: i for i in checked["info"]["inputs"]}
+    assert set(inputs) == {"size", "level"}
+    assert inputs["level"]["categories"] == ["1", "2", "3"]
