@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import re
+import secrets
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -202,6 +203,8 @@ class _NNEstimator(BaseEstimator):
         from nnctl.engine.trainer import fit
 
         spec = self._resolved_spec(len(classes) if classes is not None else None)
+        if spec.seed == "random":  # drawn once here, and kept in spec_
+            spec = spec.model_copy(update={"seed": secrets.randbits(32)})
         dtype = np.dtype(spec.dtype)
         split_ss, init_ss, train_ss = seed_sequences(int(spec.seed))
         strata = y if self._task == "classification" else None
@@ -222,7 +225,8 @@ class _NNEstimator(BaseEstimator):
         x_all = prep.transform(X, dtype=dtype)
         t_all = target_matrix(targets, self._task, units, dtype)
         net = build_network(spec, prep.n_inputs, units)
-        initialize_network(net, spec, np.random.default_rng(init_ss))
+        base_dirs = [Path(self.spec).parent] if isinstance(self.spec, (str, Path)) else []
+        initialize_network(net, spec, np.random.default_rng(init_ss), base_dirs)
         has_val = len(val) > 0
         best = BestWeights(best_metric(spec, has_val), restore=spec.stopping.restore_best)
         curve = _LossCurve()

@@ -154,3 +154,13 @@ def test_save_run_is_a_run_that_predict_and_export_take(tmp_path) -> None:
     labels, probabilities = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"X": X})
     np.testing.assert_allclose(probabilities, clf.predict_proba(frame), rtol=0, atol=1e-9)
     assert list(labels) == list(clf.predict(frame))
+
+
+def test_a_spec_dict_with_a_random_seed_draws_it_once(tmp_path) -> None:
+    X, y, _ = _iris()
+    base = {"seed": "random", "model": {"layers": [{"units": 6, "activation": "tanh"}]}, "training": {"epochs": 4}}
+    clf = NNClassifier(spec=base).fit(X, y)
+    assert isinstance(clf.spec_["seed"], int) and clf.spec_["model"]["layers"][0]["units"] == 6
+    assert base["seed"] == "random"  # the parameter is left as it was
+    again = NNClassifier(spec=base, seed=clf.spec_["seed"]).fit(X, y)
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))

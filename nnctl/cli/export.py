@@ -19,7 +19,7 @@ def export(
     runs_dir: RunsDirOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Write a saved run's model as an ONNX graph (needs: pip install 'nnctl[onnx]').
+    """Write a saved run's model as an ONNX graph (needs: pip install 'nnctl\\[onnx]').
 
     The graph holds the whole model as `nnctl predict` applies it: the stored scaling and
     one-hot coding, the layers (no dropout) and the outputs: `label` and `probabilities`
