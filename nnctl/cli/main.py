@@ -7,6 +7,7 @@ import typer
 from nnctl.cli import runs as runs_cli
 from nnctl.cli.crossval import crossval
 from nnctl.cli.evaluate import evaluate
+from nnctl.cli.export import export
 from nnctl.cli.gradcheck import gradcheck
 from nnctl.cli.plot import plot
 from nnctl.cli.predict import predict
@@ -35,6 +36,7 @@ app.command()(predict)
 app.command()(plot)
 app.add_typer(runs_cli.app, name="runs")
 app.command()(crossval)
+app.command()(export)
 
 
 def _version(value: bool) -> None:
