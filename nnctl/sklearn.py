@@ -1,9 +1,9 @@
 """scikit-learn estimators over nnctl's engine: ``NNClassifier`` and ``NNRegressor``.
 
-They train the network an experiment spec describes, with the same building blocks as
-``nnctl train`` (``app.model``: network, initialization, optimizer, loop settings and
-stopping callbacks; ``engine.trainer.fit``), on arrays instead of a data source, and
-keep everything in memory: no runs directory is written unless ``save_run`` is called.  The input scaling is a
+They train the network an experiment spec describes through the same assembly as
+``nnctl train`` (``app.assembly``: network, initialization, optimizer, loop settings and
+stopping callbacks), on arrays instead of a data source, and keep everything in memory:
+no runs directory is written unless ``save_run`` is called.  The input scaling is a
 ``Preprocessor`` fitted on the training rows, as in a run.
 
 The spec is built from, in order: the estimator defaults below (or ``spec``, a YAML file
@@ -193,20 +193,16 @@ class _NNEstimator(BaseEstimator):
     def _fit(self, X: np.ndarray, y: np.ndarray, classes: Sequence[str] | None, target: str = "y"):
         """Train on rows X (float64) and targets y (class indices, or (n, k) values);
         ``target`` names the target column in a saved run."""
+        from nnctl.app.assembly import Purpose, Rows, assemble, best_metric
         from nnctl.app.data import Preprocessor, split_indices
         from nnctl.app.errors import NnctlError
-        from nnctl.app.model import (build_network, build_optimizer, fit_config, initialize_network,
-                                     output_units, seed_sequences, stopping_callbacks, target_matrix)
-        from nnctl.app.training import best_metric
-        from nnctl.engine.callbacks import BestWeights
-        from nnctl.engine.losses import get_loss
-        from nnctl.engine.trainer import fit
+        from nnctl.app.seeds import seed_sequences
 
         spec = self._resolved_spec(len(classes) if classes is not None else None)
         if spec.seed == "random":  # drawn once here, and kept in spec_
             spec = spec.model_copy(update={"seed": secrets.randbits(32)})
         dtype = np.dtype(spec.dtype)
-        split_ss, init_ss, train_ss = seed_sequences(int(spec.seed))
+        split_ss = seed_sequences(int(spec.seed))[0]
         strata = y if self._task == "classification" else None
         try:
             train, val, _ = split_indices(len(X), spec.data.split.validation, 0.0, strata,
@@ -219,24 +215,16 @@ class _NNEstimator(BaseEstimator):
         prep = Preprocessor.fit(raw, task=self._task, target=target, feature_columns=names, categorical=(),
                                 normalize=spec.data.normalize, classes=classes,
                                 y=None if y_rows is None else y_rows[train], scale_target=spec.data.scale_target)
-        units = output_units(self._task, len(classes) if classes is not None else None, spec.model.output,
-                             1 if y_rows is None else y_rows.shape[1])
         targets = y if y_rows is None else prep.scale_targets(y_rows, np.float64)
         x_all = prep.transform(X, dtype=dtype)
-        t_all = target_matrix(targets, self._task, units, dtype)
-        net = build_network(spec, prep.n_inputs, units)
+        rows = Rows(x_all[train], targets[train], x_all[val], targets[val], prep)
         base_dirs = [Path(self.spec).parent] if isinstance(self.spec, (str, Path)) else []
-        initialize_network(net, spec, np.random.default_rng(init_ss), base_dirs)
-        has_val = len(val) > 0
-        best = BestWeights(best_metric(spec, has_val), restore=spec.stopping.restore_best)
+        training = assemble(spec, rows, Purpose("estimator", best_metric(spec, rows.has_val)), base_dirs=base_dirs)
         curve = _LossCurve()
-        metric = "accuracy" if self._task == "classification" else "rmse"
+        training.add(curve)
         with np.errstate(over="ignore", invalid="ignore"):
-            result = fit(net, get_loss(spec.loss, net.activations[-1].name), build_optimizer(spec, net.params.size),
-                         x_all[train], t_all[train], fit_config(spec, prep, len(train), metric),
-                         np.random.default_rng(train_ss),
-                         x_all[val] if has_val else None, t_all[val] if has_val else None,
-                         callbacks=[*stopping_callbacks(spec), best, curve])
+            result = training.run()
+        net, best = training.net, training.best
         if result.stop_reason == "diverged":
             raise ValueError(f"{type(self).__name__}: training diverged (the loss became NaN or inf); "
                              "lower learning_rate")
@@ -251,7 +239,7 @@ class _NNEstimator(BaseEstimator):
 
     def _outputs(self, X) -> np.ndarray:
         """The network's output activations for rows X (validated against the fitted shape)."""
-        from nnctl.app.model import build_network
+        from nnctl.app.networks import build_network
         from nnctl.app.spec import parse_spec
 
         check_is_fitted(self)

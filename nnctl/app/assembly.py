@@ -34,9 +34,10 @@ from nnctl.engine.losses import get_loss
 from nnctl.engine.network import MLP
 from nnctl.engine.trainer import FitConfig, FitResult, fit
 
-KINDS = ("run", "fold", "member", "final")
+KINDS = ("run", "fold", "member", "final", "estimator")
 """What a training is for: a run (``nnctl train``), a cross-validation fold, a restart
-member, or a final model (the winner of ``crossval`` trained for the chosen epochs)."""
+member, a final model (the winner of ``crossval`` trained for the chosen epochs), or a
+scikit-learn estimator's ``fit`` (``nnctl.sklearn``)."""
 
 STATE_KEYS = ("gradient_norms", "diagnosis", "stopping.loss_below", "stopping.no_improvement",
               "stopping.early_stopping", "stopping.val_rising", "best_weights")
