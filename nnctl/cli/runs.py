@@ -8,12 +8,14 @@ from typing import Annotated, Any, Optional
 import typer
 
 from nnctl.cli import output
+from nnctl.cli.commands import Command, Group
 from nnctl.cli.options import JsonOpt, RunsDirOpt
 
-RunArg = Annotated[str, typer.Argument(help="Run id, a unique prefix of one, or 'latest'.", show_default=False)]
+RunArg = Annotated[str, typer.Argument(metavar="RUN", help="Run id, a unique prefix of one, or 'latest'.", show_default=False)]
 
 app = typer.Typer(
     help="List, show, compare and remove runs.", no_args_is_help=False, add_completion=False,
+    cls=Group, rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -23,13 +25,14 @@ _COLUMNS = ("run_id", "name", "status", "stop_reason", "best_epoch", "best", "te
 @app.callback(invoke_without_command=True)
 def runs(
     ctx: typer.Context,
-    name: Annotated[Optional[str], typer.Option("--name", help="Only runs whose name contains this text.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", metavar="TEXT", help="Only runs whose name contains this text.")] = None,
     status: Annotated[Optional[str], typer.Option(
-        "--status", help="Only runs with this status: completed, running, interrupted, diverged, failed, broken.")] = None,
+        "--status", metavar="STATUS", help="Only runs with this status: created, running, completed, interrupted, "
+        "diverged, failed, broken.")] = None,
     since: Annotated[Optional[str], typer.Option(
-        "--since", help="Only runs created since: a duration (30m, 2h, 7d) or a date (2026-11-26).")] = None,
+        "--since", metavar="WHEN", help="Only runs created since: a duration (30m, 2h, 7d) or a date (2026-11-26).")] = None,
     sort: Annotated[str, typer.Option(
-        "--sort", help="Order by created (newest first), name, status, duration, epochs, best_epoch, "
+        "--sort", metavar="KEY", help="Order by created (newest first), name, status, duration, epochs, best_epoch, "
         "val_loss, val_accuracy, val_rmse, test_loss, test_accuracy, test_rmse or best_metric.")] = "created",
     runs_dir: RunsDirOpt = None,
     json_: JsonOpt = False,
@@ -106,7 +109,7 @@ def _headline(metrics: dict[str, Any]) -> str:
     return "-"
 
 
-@app.command()
+@app.command(cls=Command)
 def show(run: RunArg, runs_dir: RunsDirOpt = None, json_: JsonOpt = False) -> None:
     """A run's resolved spec, summary and final metrics."""
     with output.handle_errors(json_):
@@ -139,13 +142,13 @@ def show(run: RunArg, runs_dir: RunsDirOpt = None, json_: JsonOpt = False) -> No
         print(shown["spec_yaml"].rstrip() or "  (missing)")
 
 
-@app.command()
+@app.command(cls=Command)
 def compare(
-    run: Annotated[list[str], typer.Argument(help="Two or more run ids (or prefixes, or 'latest').", show_default=False)],
+    run: Annotated[list[str], typer.Argument(metavar="RUN", help="Two or more run ids (or prefixes, or 'latest').", show_default=False)],
     runs_dir: RunsDirOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Metrics of several runs side by side, and the spec keys whose values differ."""
+    """Metrics of runs side by side, and where their specs differ."""
     with output.handle_errors(json_):
         from nnctl.app.run_index import compare_runs
         from nnctl.app.runs import RunStore
@@ -195,7 +198,7 @@ def _value(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-@app.command()
+@app.command(cls=Command)
 def rm(
     run: RunArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")] = False,

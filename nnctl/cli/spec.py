@@ -12,7 +12,7 @@ from nnctl.cli.options import JsonOpt, SetOpt
 
 
 def validate(
-    spec: Annotated[Path, typer.Argument(help="The experiment spec (YAML).", show_default=False)],
+    spec: Annotated[Path, typer.Argument(metavar="SPEC", help="The experiment spec (YAML).", show_default=False)],
     set_: SetOpt = None,
     json_: JsonOpt = False,
 ) -> None:

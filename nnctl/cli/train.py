@@ -25,7 +25,7 @@ RestartsOpt = Annotated[
 ]
 CombineOpt = Annotated[
     Optional[str],
-    typer.Option("--combine", metavar="vote|mean|best", help="How restarts are combined \\[default: vote].",
+    typer.Option("--combine", metavar="vote|mean|best", help="How restarts are combined [default: vote].",
                  show_default=False),
 ]
 
@@ -35,7 +35,7 @@ ForceOpt = Annotated[
 
 
 def train(
-    spec: Annotated[Path, typer.Argument(help="The experiment spec (YAML).", show_default=False)],
+    spec: Annotated[Path, typer.Argument(metavar="SPEC", help="The experiment spec (YAML).", show_default=False)],
     set_: SetOpt = None,
     resume: Annotated[
         Optional[str],
@@ -93,15 +93,15 @@ def train(
 
 
 def resume(
-    run: Annotated[str, typer.Argument(help="Run id, unique prefix, or path name inside the runs directory.", show_default=False)],
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix, or path name inside the runs directory.", show_default=False)],
     force: ForceOpt = False,
     runs_dir: RunsDirOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Continue an interrupted run from its last checkpoint, with the run's own spec.
+    """Continue an interrupted run from its last checkpoint.
 
-    The finished run is the same, bit for bit, as if it had never been interrupted.
+    The run goes on with its own spec.  The finished run is the same, bit for bit, as if it had never been interrupted.
     A completed run is left as it is (exit 0).  A run whose data file changed is
     refused unless --force; a run another process is training is refused.
 
