@@ -188,7 +188,7 @@ def _write_metrics(run: RunDir, p: Prepared, logs: Sequence[dict[str, float]]) -
 
 def resume_run(
     store: RunStore, ref: str, spec=None, force: bool = False, callbacks: Sequence[Callback] = (),
-    on_warning=None, spec_dirs: Sequence[Path] = (),
+    on_warning=None, spec_dirs: Sequence[Path] = (), on_log=None,
 ) -> RunResult:
     """Continue an interrupted run from its last checkpoint (or from the start if it has
     none) with the run's own spec, to the same result as a run never interrupted.
@@ -196,6 +196,7 @@ def resume_run(
     ``spec``: a spec the caller expects the run to have (``train SPEC --resume``); it
     and the data must match what the run was trained with, unless ``force``, in which
     case the given spec (or changed data) is used from the checkpoint on.
+    ``on_log``: told "resuming run ID from epoch N" before training goes on.
     """
     started = time.time()
     run = store.resolve(ref)
@@ -248,6 +249,8 @@ def resume_run(
         keep_last = bool(summary.get("keep_last", False))
         base = {**_summary_base(run, p, base_dirs, started), "created": summary.get("created"),
                 "resumed": int(summary.get("resumed", 0)) + 1, **({"keep_last": True} if keep_last else {})}
+        if on_log:
+            on_log(f"resuming run {run.id} from epoch {int(arrays['fit.epoch']) if arrays is not None else 0}")
         return _train(run, p, base, callbacks, arrays, started, on_warning, keep_last)
 
 
@@ -356,13 +359,14 @@ def _completed_result(run: RunDir, summary: dict[str, Any]) -> RunResult:
 def _summary_base(run: RunDir, p: Prepared, base_dirs: Sequence[Path], started: float) -> dict[str, Any]:
     """The part of summary.json known before training starts."""
     spec, splits, prep = p.spec, p.splits, p.splits.prep
+    created_ns = run.read_json("summary.json")["created_ns"]
     return {
-        "run_id": run.id, "created_ns": run.read_json("summary.json")["created_ns"], "name": spec.name,
+        "run_id": run.id, "created_ns": created_ns, "name": spec.name,
         "seed": p.seed, "task": prep.task, "data_hash": splits.data_hash, "data_source": spec.data.source,
         "base_dirs": [str(Path(b).resolve()) for b in base_dirs],
         "rows": {"train": len(splits.X_train), "validation": len(splits.X_val), "test": len(splits.X_test)},
         "classes": list(prep.classes) if prep.classes is not None else None,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(created_ns / 1e9)),  # as the run id
         "pid": os.getpid(), "host": socket.gethostname(),
         "versions": {"nnctl": nnctl.__version__, "numpy": np.__version__, "python": platform.python_version()},
         "warnings": p.warnings,

@@ -117,6 +117,7 @@ def _render(cv: dict[str, Any]) -> None:
     if not rich:
         print(head)
         for c in shown:
+            print(f"folds ({_settings(c['settings'])}):")
             for f in c["folds"]:
                 print(f"fold {f['fold']}: best_epoch={f['best_epoch']} best_{metric}={output.fmt(f['best_value'])} "
                       f"at_chosen={output.fmt(f['value_at_chosen'])}")

@@ -74,16 +74,16 @@ def _row(info) -> dict[str, str]:
 
 def _rich_table(infos, width: int):
     """A compact table: the name is part of the id; the metric names go into the headers
-    when every run shares them; on a terminal narrower than 140 columns the name, stop
-    reason, duration and creation time are left out (``runs show`` has them)."""
+    when every run shares them; no cell is cut: on a narrow terminal the creation time,
+    stop reason, name and duration are left out, in this order (``runs show`` has them)."""
     from rich import box
     from rich.table import Table
 
     best_names = {next(iter(i.best_metric), None) for i in infos} - {None}
     test_names = {_headline(i.test).split("=")[0] for i in infos} - {"-"}
-    best_head = f"best {best_names.pop()}" if len(best_names) == 1 else "best"
-    test_head = f"test {test_names.pop()}" if len(test_names) == 1 else "test"
-    heads = ["run", "name", "status", "stop", "best epoch", best_head, test_head, "time", "created"]
+    best_head = f"best\n{best_names.pop()}" if len(best_names) == 1 else "best"
+    test_head = f"test\n{test_names.pop()}" if len(test_names) == 1 else "test"
+    heads = ["run", "name", "status", "stop", "best\nepoch", best_head, test_head, "time", "created"]
     rows = []
     for i in infos:
         row = _row(i)
@@ -93,10 +93,16 @@ def _rich_table(infos, width: int):
         created = (i.created or "-")[:16].replace("T", " ")
         rows.append([i.run_id, i.name or "-", i.status, i.stop_reason or "-", row["best_epoch"], best,
                      test.split("=")[-1] if test_head != "test" else test, row["duration"], created])
-    keep = [j for j, h in enumerate(heads) if width >= 140 or h not in ("name", "stop", "time", "created")]
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    # no cell is cut: columns that do not fit are left out, the least needed first
+    widths = [max(len(line) for line in [*(r[j] for r in rows), *heads[j].splitlines()]) for j in range(len(heads))]
+    keep = list(range(len(heads)))
+    for drop in (8, 3, 1, 7, 4, 6):
+        if sum(widths[j] for j in keep) + 3 * (len(keep) - 1) <= width:
+            break
+        keep.remove(drop)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for j in keep:
-        table.add_column(heads[j], no_wrap=j == 0, justify="left" if j < 4 or j == 8 else "right")
+        table.add_column(heads[j], no_wrap=True, min_width=widths[j], justify="left" if j < 4 or j == 8 else "right")
     for r in rows:
         table.add_row(*(r[j] for j in keep))
     return table

@@ -85,7 +85,7 @@ def train(
         store = RunStore(runs_dir)
         if resume is not None:
             result = resume_run(store, resume, spec=loaded, force=force, callbacks=callbacks,
-                                on_warning=output.warn, spec_dirs=[spec.resolve().parent])
+                                on_warning=output.warn, spec_dirs=[spec.resolve().parent], on_log=output.log)
         else:
             result = train_from_spec(loaded, store, callbacks=callbacks, base_dirs=[spec.resolve().parent],
                                      on_warning=output.warn)
@@ -113,7 +113,7 @@ def resume(
         from nnctl.app.training import resume_run
 
         result = resume_run(RunStore(runs_dir), run, force=force, callbacks=_progress(json_, quiet),
-                            on_warning=output.warn)
+                            on_warning=output.warn, on_log=output.log)
         _finish(result, json_, quiet, runs_dir)
 
 
@@ -128,8 +128,6 @@ def _progress(json_: bool, quiet: bool) -> list:
 def _finish(result, json_: bool, quiet: bool, runs_dir: Path | None) -> None:
     if result.already_complete:
         output.log(f"run {result.run_id} is already complete; nothing to resume")
-    elif result.resumed_from is not None:
-        output.log(f"resumed run {result.run_id} from epoch {result.resumed_from}")
     _render(result, json_, quiet)
     if result.status == "interrupted":
         where = f" --runs-dir {runs_dir}" if runs_dir is not None else ""
