@@ -116,7 +116,7 @@ def predict_file(store: RunStore, ref: str, data: Path, out: Path | None, keep: 
         raise UsageError(f"--keep: a kept column clashes with an output column ({', '.join(columns)})")
     rows = 0
     if out is not None:
-        with AtomicTextWriter(out) as fh:
+        with AtomicTextWriter(out, shared=True) as fh:
             rows, unseen = _write_predictions(model, data, keep, chunk_rows, fh)
     else:
         rows, unseen = _write_predictions(model, data, keep, chunk_rows, stream)

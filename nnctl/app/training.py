@@ -280,8 +280,10 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
     resumed_from = int(resume["fit.epoch"]) if resume is not None else None
     fixed = {**prep.to_arrays(), "fit.spec_hash": np.array(spec_hash(spec)), "fit.data_hash": np.array(splits.data_hash)}
     stop = StopRequest()
+    chance = (float(np.bincount(splits.y_train).max() / len(splits.y_train))
+              if prep.task == "classification" and len(splits.y_train) else None)
     diagnosis = Diagnosis(splits.X_val if has_val else None, every=max(1, spec.training.epochs // 10),
-                          on_finding=(lambda f: on_warning(f.message)) if on_warning else None)
+                          on_finding=(lambda f: on_warning(f.message)) if on_warning else None, chance=chance)
     try:
         run.write_json("summary.json", {**base, "status": "running"})
         writer = run.metrics_writer(list(iter_columns(net.n_layers, metric)),
