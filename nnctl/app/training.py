@@ -283,7 +283,8 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
     chance = (float(np.bincount(splits.y_train).max() / len(splits.y_train))
               if prep.task == "classification" and len(splits.y_train) else None)
     diagnosis = Diagnosis(splits.X_val if has_val else None, every=max(1, spec.training.epochs // 10),
-                          on_finding=(lambda f: on_warning(f.message)) if on_warning else None, chance=chance)
+                          on_finding=(lambda f: on_warning(f.message)) if on_warning else None,
+                          stuck=True, chance=chance)
     try:
         run.write_json("summary.json", {**base, "status": "running"})
         writer = run.metrics_writer(list(iter_columns(net.n_layers, metric)),

@@ -37,12 +37,13 @@ SATURATED_FRACTION = 0.5
 DEAD_FRACTION = 0.5
 """Warn when at least this fraction of a ReLU layer's units is 0 on every validation row."""
 
+STUCK_EPOCHS = 20
+"""Stuck is looked for in trainings of at least this many epochs, and only where no other
+finding explains it."""
 CHANCE_MARGIN = 0.01
 """Stuck: the last epoch's training accuracy at most this above chance level."""
 PLATEAU_RATIO = 0.95
-PLATEAU_EPOCHS = 20
-"""Stuck: after at least PLATEAU_EPOCHS epochs the training loss is still above
-PLATEAU_RATIO times its first epoch's."""
+"""Stuck: the last epoch's training loss still above this times the first epoch's."""
 
 STATS_CHUNK = 4096
 """Validation rows per block when gathering activation statistics."""
@@ -126,17 +127,18 @@ def activation_stats(model, x: Array) -> list[tuple[str, float]]:
 
 class Diagnosis(Callback):
     """Watches the logged ``grad_norm.layer{i}`` and, every ``every`` epochs and at the end
-    of training, the hidden activations on ``x_val`` (when given); at the end of training,
-    whether it got anywhere: ``chance`` is the training accuracy of always answering the
-    most frequent class (None for regression)."""
+    of training, the hidden activations on ``x_val`` (when given); with ``stuck``, at the
+    end of training, whether it got anywhere: ``chance`` is the training accuracy of always
+    answering the most frequent class (None for regression)."""
 
     def __init__(self, x_val: Array | None = None, every: int = 10, patience: int = PATIENCE,
-                 on_finding: Callable[[Finding], None] | None = None, chance: float | None = None) -> None:
+                 on_finding: Callable[[Finding], None] | None = None, stuck: bool = False,
+                 chance: float | None = None) -> None:
         self.x_val = x_val if x_val is not None and len(x_val) > 0 else None
         self.every = max(1, every)
         self.patience = patience
         self.on_finding = on_finding
-        self.chance = chance
+        self.stuck, self.chance = stuck, chance
 
     def on_train_begin(self, state: TrainingState) -> None:
         self.findings: list[Finding] = []
@@ -181,20 +183,22 @@ class Diagnosis(Callback):
     def on_train_end(self, state: TrainingState) -> None:
         if self.x_val is not None and state.epoch > self.last_checked and np.all(np.isfinite(state.model.params)):
             self._activations(state.model, state.epoch)
-        if state.stop_reason != "interrupted":
+        if self.stuck and getattr(state, "stop_reason", None) != "interrupted":
             self._stuck(int(self.last_logs.get("epoch", state.epoch)))
 
     # ---- stuck -----------------------------------------------------------------------
 
     def _stuck(self, epoch: int) -> None:
-        """Accuracy at chance level: acc ≤ chance + CHANCE_MARGIN; a plateau: after
-        PLATEAU_EPOCHS epochs, loss_last ≥ PLATEAU_RATIO · loss_1."""
+        """Accuracy at chance level: acc ≤ chance + CHANCE_MARGIN; or a plateau:
+        loss_last ≥ PLATEAU_RATIO · loss_1."""
+        if epoch < STUCK_EPOCHS or self.findings:
+            return
         accuracy, loss = self.last_logs.get("train_accuracy"), self.last_logs.get("train_loss")
         if accuracy is not None and self.chance is not None and accuracy <= self.chance + CHANCE_MARGIN:
             what, value = (f"training accuracy ended at {accuracy:.3g} after {epoch} epochs, chance level "
                            f"(always the most frequent class scores {self.chance:.3g})"), accuracy
-        elif (loss is not None and self.first_loss is not None and epoch >= PLATEAU_EPOCHS
-              and math.isfinite(loss) and loss >= PLATEAU_RATIO * self.first_loss > 0):
+        elif (loss is not None and self.first_loss is not None and math.isfinite(loss)
+              and loss >= PLATEAU_RATIO * self.first_loss > 0):
             what, value = (f"the training loss hardly moved: {self.first_loss:.4g} at epoch 1, {loss:.4g} "
                            f"at epoch {epoch}"), loss
         else:
