@@ -40,6 +40,7 @@ from nnctl.app.model import (
     target_matrix,
 )
 from nnctl.app.runs import RunDir, RunStore, iter_columns
+from nnctl.app.notes import inference_notes, inferred_task_note, with_reason
 from nnctl.app.spec import dump_spec_yaml, lint, parse_spec, resolve, spec_to_dict
 from nnctl.engine.callbacks import BestWeights, Callback, GradientNorms
 from nnctl.engine.diagnosis import Diagnosis
@@ -119,16 +120,20 @@ def prepare(spec, base_dirs: Sequence[Path] = ()) -> Prepared:
     splits = data_mod.load_splits(spec.data, np.random.default_rng(split_ss), dtype=np.dtype(spec.dtype), base_dirs=base_dirs)
     prep = splits.prep
     n_classes = len(prep.classes) if prep.classes is not None else None
-    spec = resolve(spec, prep.task, n_classes)
+    given, inferred = spec, inference_notes(spec, prep)
     metric = "accuracy" if prep.task == "classification" else "rmse"
-    check_metric_names(spec, metric)
+    try:
+        spec = resolve(spec, prep.task, n_classes)
+        check_metric_names(spec, metric)
+    except SpecError as exc:  # say why the task is what it is, when it was inferred
+        raise with_reason(exc, inferred_task_note(given, prep)) from None
     if len(splits.X_val) == 0 and spec.stopping.early_stopping is not None:
         raise SpecError("stopping.early_stopping: needs validation rows, but the validation split is empty")
     n_targets = splits.y_train.shape[1] if splits.y_train.ndim == 2 else 1
     units = output_units(prep.task, n_classes, spec.model.output, n_targets)
     bs = len(splits.X_train) if spec.training.batch_size == "full" else min(spec.training.batch_size, len(splits.X_train))
     check_fits_in_memory(spec, splits.X_train.shape[1], units, bs)
-    warnings = [*lint(spec), *splits.warnings]
+    warnings = [*inferred, *lint(spec), *splits.warnings]
     net = build_network(spec, splits.X_train.shape[1], units)
     initialize_network(net, spec, np.random.default_rng(init_ss), base_dirs)
     return Prepared(spec, seed, splits, metric, units, warnings, train_ss, net)

@@ -24,7 +24,9 @@ FailOverOpt = Annotated[
 
 def evaluate(
     run: Annotated[str, typer.Argument(metavar="RUN", help="Run id, a unique prefix of one, or 'latest'.", show_default=False)],
-    data: Annotated[Optional[Path], typer.Option("--data", metavar="FILE", help="Evaluate on this CSV/NPZ instead of the run's test split.")] = None,
+    data: Annotated[Optional[Path], typer.Option(
+        "--data", metavar="FILE", help="Evaluate on this CSV/NPZ instead of the run's test split; "
+        "columns the model does not use are ignored, with a note.")] = None,
     fail_under: FailOpt = None,
     fail_over: FailOverOpt = None,
     out: Annotated[Optional[Path], typer.Option(

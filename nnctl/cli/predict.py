@@ -29,8 +29,9 @@ def predict(
     Uses the run's best weights and stored preprocessing.
     Writes a CSV, rows in the file's order: the --keep columns, then `prediction` (the class
     label) and one `p_<class>` probability column per class, or the predicted value for
-    regression.  The file must have the training feature columns (the target and --keep
-    columns may be there too); missing or extra columns are refused, naming them.
+    regression.  The file must have the training feature columns; a missing one is refused,
+    naming it.  Other columns (the target, ids) are ignored, with a note naming them,
+    as evaluate --data does.
     With --json (which needs --out), a summary document is printed.
     """
     with output.handle_errors(json_):
