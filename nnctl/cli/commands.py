@@ -111,7 +111,7 @@ def usage_message(exc) -> str:
     if isinstance(exc, _click.exceptions.NoSuchOption):
         text = f"no such option: {exc.option_name}"
         if exc.possibilities:
-            text += f" (did you mean {' or '.join(sorted(exc.possibilities))}?)"
+            text += f" (did you mean {' or '.join(exc.possibilities)}?)"  # closest first
         return text
     text = " ".join(exc.format_message().split())
     text = text.replace(". Did you mean", " (did you mean").replace("?", "?)") if ". Did you mean" in text else text
