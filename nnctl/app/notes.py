@@ -24,7 +24,7 @@ def inference_notes(spec: Any, prep: Any) -> list[str]:
         notes.append(f"data.categorical: column(s) {', '.join(repr(c) for c in words)} hold words, so they are "
                      f"coded as categories, one input unit per category ({units} units); list them in "
                      "data.categorical to say so")
-    if spec.loss is None or spec.model.output is None:
+    if spec.loss is None:  # a given loss fixes the output (squared: by the task, as the user expects)
         from nnctl.app.spec import resolve
 
         n_classes = len(prep.classes) if prep.classes is not None else None
@@ -32,11 +32,9 @@ def inference_notes(spec: Any, prep: Any) -> list[str]:
             resolved = resolve(spec, prep.task, n_classes)
         except NnctlError:
             return notes  # the error itself is reported when the spec is resolved
-        chosen = [f"{key} {value}" for key, value, given in (
-            ("loss", resolved.loss, spec.loss), ("model.output", resolved.model.output, spec.model.output))
-            if given is None]
-        notes.append(f"{'loss' if spec.loss is None else 'model.output'}: not set, so {' and '.join(chosen)} "
-                     f"(the defaults for {prep.task}); set {' and '.join(k.split()[0] for k in chosen)} to choose")
+        output = "" if spec.model.output is not None else f" with {resolved.model.output} output"
+        notes.append(f"loss: not set, so {resolved.loss}{output}, the default for {prep.task}; "
+                     "set loss (and model.output) to choose")
     return notes
 
 
