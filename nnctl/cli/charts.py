@@ -69,4 +69,4 @@ def _cell(ch: str, colour: str, rich: bool) -> str:
 
 
 def _escape(ch: str) -> str:
-    return "[" if ch == "[" else ch
+    return "\\[" if ch == "[" else ch

@@ -46,8 +46,8 @@ def crossval(
 ) -> None:
     """k-fold cross-validation, then the final model.
 
-    Chooses the number of epochs (and the --grid settings), then trains the final model on all non-test rows.
-    Each fold trains on the other k-1 folds for every epoch; the chosen number of epochs
+    Chooses the number of epochs (and the --grid settings), then trains the final model
+    on all non-test rows.  Each fold trains on the other k-1 folds for every epoch; the chosen number of epochs
     minimizes the validation metric averaged over folds. With --grid every combination is
     cross-validated and the best mean wins (ties: the smaller network). The final model
     is saved as a run with crossval/cv.json and each fold's metrics.csv inside.

@@ -42,5 +42,5 @@ def test_figures_follow_the_umask(iris_run: TrainedRun, tmp_path: Path) -> None:
 
 
 def test_run_directory_files_stay_private(iris_run: TrainedRun) -> None:
-    for name in ("summary.json", "spec.yaml", "best.npz"):
+    for name in ("summary.json", "spec.yaml", "best.npz", "last.npz"):
         assert _mode(iris_run.path / name) == 0o600, name
