@@ -54,10 +54,11 @@ def test_rich_progress_ends_on_the_last_epochs_metrics() -> None:
 
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, width=120, color_system=None)
-    _drive(RichProgress(console), [0.9, 0.5, 0.25, 0.125, 0.0625])  # far faster than the 0.1 s refresh
+    # stopped early at epoch 5 of 10, far faster than the 0.1 s refresh
+    _drive(RichProgress(console), [0.9, 0.5, 0.25, 0.125, 0.0625], epochs=10)
     final = buffer.getvalue().replace("\r", "\n").splitlines()
     shown = [line for line in final if "epoch" in line][-1]
-    assert "5/5" in shown and "loss=0.0625" in shown and "loss=0.9" not in shown
+    assert "5/10" in shown and "loss=0.0625" in shown and "loss=0.9" not in shown
 
 
 def test_resume_is_announced_before_training(tmp_path: Path) -> None:
@@ -106,11 +107,30 @@ def test_crossval_time_counts_the_folds(grid_crossval) -> None:
     assert listed[0]["seconds"] == pytest.approx(summary["seconds"]["total"])
 
 
+def _id_stamp(run: Path) -> str:
+    created = json.loads((run / "summary.json").read_text())["created"]
+    return datetime.strptime(created, "%Y-%m-%dT%H:%M:%S%z").strftime("%Y%m%d-%H%M%S")
+
+
 def test_crossval_created_is_the_ids_time(grid_crossval) -> None:
     run, _, _ = grid_crossval
-    created = json.loads((run / "summary.json").read_text())["created"]
-    stamp = datetime.strptime(created, "%Y-%m-%dT%H:%M:%S%z").strftime("%Y%m%d-%H%M%S")
-    assert run.name.startswith(stamp)
+    assert run.name.startswith(_id_stamp(run))
+
+
+def test_a_run_trained_after_its_creation_keeps_the_ids_time(tmp_path: Path) -> None:
+    """As crossval does: the run directory is made first, the final model trained later."""
+    from nnctl.app.runs import RunStore
+    from nnctl.app.spec import load_spec
+    from nnctl.app.training import train_from_spec
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text("data: {source: builtin:xor, task: classification, split: {validation: 0, test: 0}}\n"
+                    "model: {layers: [{units: 2}]}\ntraining: {epochs: 2}\n")
+    store = RunStore(tmp_path / "runs")
+    run = store.create("late")
+    time.sleep(1.1)
+    train_from_spec(load_spec(spec), store, run=run, base_dirs=[tmp_path])
+    assert run.path.name.startswith(_id_stamp(run.path))
 
 
 def test_plain_grid_output_names_the_combination_of_the_fold_table(grid_crossval) -> None:
