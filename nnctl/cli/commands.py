@@ -79,8 +79,6 @@ class Group(TyperGroup):
         except _click.exceptions.NoArgsIsHelpError as exc:
             exc.show()
             code = exc.exit_code
-        except _click.exceptions.UsageError as exc:
-            code = usage_error(exc, json_mode="--json" in argv)
         except _click.exceptions.ClickException as exc:
             code = usage_error(exc, json_mode="--json" in argv)
         except Abort:
@@ -114,6 +112,6 @@ def usage_message(exc) -> str:
             text += f" (did you mean {' or '.join(exc.possibilities)}?)"  # closest first
         return text
     text = " ".join(exc.format_message().split())
-    text = text.replace(". Did you mean", " (did you mean").replace("?", "?)") if ". Did you mean" in text else text
-    text = text.rstrip(".")
+    head, said, suggestion = text.partition(". Did you mean ")
+    text = f"{head} (did you mean {suggestion})" if said else text.rstrip(".")
     return text[:1].lower() + text[1:]
