@@ -92,6 +92,14 @@ class Rows:
         return len(self.x_val) > 0
 
 
+def chance_level(y: np.ndarray, task: str) -> float | None:
+    """The accuracy of always answering the most frequent class of ``y`` (class indices);
+    None for regression."""
+    if task != "classification" or len(y) == 0:
+        return None
+    return float(np.bincount(y).max() / len(y))
+
+
 def logged_metric(task: str) -> str:
     """The metric the loop logs beside the loss: accuracy for classes, RMSE otherwise."""
     return "accuracy" if task == "classification" else "rmse"
@@ -211,7 +219,8 @@ def assemble(spec, rows: Rows, purpose: Purpose, *, net: MLP | None = None, base
     state: dict[str, Callback] = {"gradient_norms": GradientNorms()}
     if purpose.diagnosed:
         state["diagnosis"] = Diagnosis(rows.x_val if rows.has_val else None, every=max(1, spec.training.epochs // 10),
-                                       on_finding=on_finding)
+                                       on_finding=on_finding, stuck=purpose.kind == "run",
+                                       chance=chance_level(rows.y, rows.prep.task))
     if not purpose.fixed:
         state.update(stopping_callbacks(spec))
     state["best_weights"] = BestWeights(purpose.metric, restore=False)

@@ -31,6 +31,7 @@ from nnctl.app.data_io import (
     resolve_source,
 )
 from nnctl.app.errors import DataError
+from nnctl.app.notes import unused_columns_note
 
 __all__ = [
     "BUILTINS",
@@ -563,6 +564,8 @@ def transform_file(path: Path, prep: Preprocessor, dtype: Any = np.float32,
     X, unseen = prep.encode(_raw_columns(table, prep.feature_columns, tuple(prep.categorical)))
     if warnings is not None:
         warnings.extend(_unseen_notes(label, unseen))
+        if unused := [n for n in table.names if n not in (*prep.feature_columns, prep.target)]:
+            warnings.append(unused_columns_note(label, unused))
     if prep.task == "classification":
         labels = _target_labels(table, prep.target)
         y = prep.encode_labels(labels)

@@ -42,7 +42,7 @@ def _save(fig, path: Path) -> None:
         raise UsageError(f"--out {path}: folder {path.parent} does not exist")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue(), shared=True)
 
 
 def learning_curves_png(runs: Sequence[Curves], path: Path) -> None:

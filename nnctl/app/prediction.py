@@ -19,6 +19,7 @@ import numpy as np
 from nnctl.app.data_io import MISSING, canonical_label, list_names, read_npz_arrays
 from nnctl.app.errors import DataError, UsageError
 from nnctl.app.evaluation import load_model
+from nnctl.app.notes import unused_columns_note
 from nnctl.app.runs import AtomicTextWriter, RunDir, RunStore
 
 CHUNK_ROWS = 50_000
@@ -114,21 +115,23 @@ def predict_file(store: RunStore, ref: str, data: Path, out: Path | None, keep: 
     columns = output_columns(model, keep)
     if len(set(columns)) != len(columns):
         raise UsageError(f"--keep: a kept column clashes with an output column ({', '.join(columns)})")
-    rows = 0
+    rows, unused = 0, []
     if out is not None:
-        with AtomicTextWriter(out) as fh:
-            rows, unseen = _write_predictions(model, data, keep, chunk_rows, fh)
+        with AtomicTextWriter(out, shared=True) as fh:
+            rows, unseen = _write_predictions(model, data, keep, chunk_rows, fh, unused)
     else:
-        rows, unseen = _write_predictions(model, data, keep, chunk_rows, stream)
-    warnings = [f"{data}: column '{c}' has {n} row(s) with categories not seen in training; encoded as all zeros"
+        rows, unseen = _write_predictions(model, data, keep, chunk_rows, stream, unused)
+    warnings = [unused_columns_note(str(data), unused)] if unused else []
+    warnings += [f"{data}: column '{c}' has {n} row(s) with categories not seen in training; encoded as all zeros"
                 for c, n in unseen.items()]
     return PredictResult(model.run_id, str(data), str(out) if out is not None else None, rows, columns, warnings)
 
 
 def _write_predictions(model: LoadedRun, data: Path, keep: Sequence[str], chunk_rows: int,
-                       fh) -> tuple[int, dict[str, int]]:
-    """Rows written, and per categorical column the count of rows with an unseen category."""
-    chunks = read_chunks(data, model, keep, chunk_rows)
+                       fh, unused: list[str]) -> tuple[int, dict[str, int]]:
+    """Rows written, and per categorical column the count of rows with an unseen category;
+    the file's columns the model does not use are appended to ``unused``."""
+    chunks = read_chunks(data, model, keep, chunk_rows, unused)
     writer = csv.writer(fh, lineterminator="\n")
     writer.writerow(output_columns(model, keep))
     rows, unseen = 0, {}
@@ -153,16 +156,17 @@ def _predictions(model: LoadedRun, raw: Mapping[str, np.ndarray], unseen: dict[s
 
 
 def read_chunks(path: Path, model: LoadedRun, keep: Sequence[str], chunk_rows: int,
-                ) -> Iterator[tuple[list[list[str]], dict[str, np.ndarray]]]:
+                unused: list[str] | None = None) -> Iterator[tuple[list[list[str]], dict[str, np.ndarray]]]:
     """(kept columns' cells, raw feature columns) for each chunk of ``chunk_rows`` rows.
 
-    The header is checked here, before the first chunk is asked for."""
+    The header is checked here, before the first chunk is asked for; columns the model
+    does not use are ignored, and appended to ``unused``."""
     label = str(path)
     if path.suffix.lower() == ".npz":
         if keep:
             raise UsageError("--keep: an .npz file has no named columns to keep")
         arrays = read_npz_arrays(path, label)
-        _check_columns(label, [f"x{j}" for j in range(arrays.X.shape[1])], model, ())
+        _check_columns(label, [f"x{j}" for j in range(arrays.X.shape[1])], model, (), unused)
         return (([], {f"x{j}": arrays.X[s:s + chunk_rows, j] for j in range(arrays.X.shape[1])})
                 for s in range(0, len(arrays.X), chunk_rows))
     try:
@@ -177,7 +181,7 @@ def read_chunks(path: Path, model: LoadedRun, keep: Sequence[str], chunk_rows: i
         if header is None:
             raise DataError(f"{label}: empty file")
         names = [c.strip() for c in header]
-        index = _check_columns(label, names, model, keep)
+        index = _check_columns(label, names, model, keep, unused)
     except BaseException:
         fh.close()
         raise
@@ -211,9 +215,10 @@ def _csv_chunks(label, fh, reader, names, index, model, keep, chunk_rows):
             yield _chunk(label, chunk, lines, names, index, model, keep)
 
 
-def _check_columns(label: str, names: Sequence[str], model: LoadedRun, keep: Sequence[str]) -> dict[str, int]:
-    """Column positions; the file must hold every training feature column and nothing else
-    but the target and the kept columns."""
+def _check_columns(label: str, names: Sequence[str], model: LoadedRun, keep: Sequence[str],
+                   unused: list[str] | None = None) -> dict[str, int]:
+    """Column positions; the file must hold every training feature column; the others
+    (besides the target and the kept columns) are appended to ``unused``."""
     seen: set[str] = set()
     for name in names:
         if name in seen:
@@ -224,15 +229,11 @@ def _check_columns(label: str, names: Sequence[str], model: LoadedRun, keep: Seq
     allowed = {*features, model.prep.target, *keep}
     extra = [c for c in names if c not in allowed]
     absent_keep = [c for c in keep if c not in seen]
-    problems = []
+    if unused is not None:
+        unused.extend(extra)
     if missing:
-        problems.append(f"missing column(s) {', '.join(repr(c) for c in missing)}")
-    if extra:
-        problems.append(f"extra column(s) {', '.join(repr(c) for c in extra)}")
-    if problems:
-        raise DataError(f"{label}: columns do not match the training columns: {'; '.join(problems)}",
-                        hint=f"expected: {list_names(features)} (plus the target '{model.prep.target}' "
-                             "and any --keep columns)")
+        raise DataError(f"{label}: missing column(s) {', '.join(repr(c) for c in missing)}",
+                        hint=f"the model's feature columns: {list_names(features)}")
     if absent_keep:
         raise DataError(f"{label}: --keep column(s) {', '.join(repr(c) for c in absent_keep)} not found")
     return {name: j for j, name in enumerate(names)}

@@ -69,13 +69,14 @@ def json_metrics(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
 def summary_base(run: RunDir, p, base_dirs: Sequence[Path], started: float) -> dict[str, Any]:
     """The part of summary.json known before training starts (``p``: a ``training.Prepared``)."""
     spec, splits, prep = p.spec, p.splits, p.splits.prep
+    created_ns = run.read_json("summary.json")["created_ns"]
     return {
-        "run_id": run.id, "created_ns": run.read_json("summary.json")["created_ns"], "name": spec.name,
+        "run_id": run.id, "created_ns": created_ns, "name": spec.name,
         "seed": p.seed, "task": prep.task, "data_hash": splits.data_hash, "data_source": spec.data.source,
         "base_dirs": [str(Path(b).resolve()) for b in base_dirs],
         "rows": {"train": len(splits.X_train), "validation": len(splits.X_val), "test": len(splits.X_test)},
         "classes": list(prep.classes) if prep.classes is not None else None,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(created_ns / 1e9)),  # as the run id
         "pid": os.getpid(), "host": socket.gethostname(),
         "versions": {"nnctl": nnctl.__version__, "numpy": np.__version__, "python": platform.python_version()},
         "warnings": p.warnings,

@@ -45,10 +45,30 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get(RUNS_ENV) or "runs")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over ``path``."""
+def umask_mode() -> int:
+    """The mode a plain ``open(path, "w")`` gives a new file: 0o666 less the umask."""
+    try:  # Linux shows the umask without changing it
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write_bytes(path: Path, data: bytes, shared: bool = False) -> None:
+    """Write to a temporary file in the same directory, fsync, then rename over ``path``.
+
+    The temporary file, and so ``path``, is private to the user (0600), as files inside a
+    run directory are meant to be; ``shared``: the mode follows the umask instead, as for
+    a file any other tool writes (figures, predictions)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if shared:
+            os.fchmod(fd, umask_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -285,7 +305,7 @@ class RunStore:
             for run in reversed(self.runs()):
                 if run.status() == "completed":
                     return run
-            raise RunNotFound(f"latest: no completed run in {self.root}")
+            raise RunNotFound(f"latest: no completed run in {self.root}", hint=self._list_hint())
         if not _ID_CHARS.match(ref) or ".." in ref:
             raise RunNotFound(f"{ref!r}: not a run id (ids are plain names inside {self.root})")
         exact = self.root / ref
@@ -295,9 +315,13 @@ class RunStore:
         if len(matches) == 1:
             return RunDir(self._inside(matches[0].path, ref))
         if not matches:
-            raise RunNotFound(f"{ref}: no such run in {self.root}", hint="list runs with: ls " + str(self.root))
+            raise RunNotFound(f"{ref}: no such run in {self.root}", hint=self._list_hint())
         listed = ", ".join(r.id for r in matches[:5])
         raise RunNotFound(f"{ref}: ambiguous prefix, matches {len(matches)} runs ({listed})")
+
+    def _list_hint(self) -> str:
+        where = "" if self.root == default_runs_dir() else f" --runs-dir {self.root}"
+        return f"list the runs with: nnctl runs{where}"
 
     def _inside(self, path: Path, ref: str) -> Path:
         root = self.root.resolve()
@@ -341,13 +365,17 @@ def iter_columns(n_layers: int, metric: str) -> Iterable[str]:
 
 class AtomicTextWriter:
     """A text file written under a temporary name in the target's folder and renamed over
-    ``path`` only when closed without an error (``with AtomicTextWriter(path) as fh: ...``)."""
+    ``path`` only when closed without an error (``with AtomicTextWriter(path) as fh: ...``).
+    ``shared``: its mode follows the umask, as in ``atomic_write_bytes``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, shared: bool = False) -> None:
         self.path = Path(path)
+        self.shared = shared
 
     def __enter__(self):
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent or ".")
+        if self.shared:
+            os.fchmod(fd, umask_mode())
         self._fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
         return self._fh
 

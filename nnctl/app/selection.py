@@ -312,7 +312,10 @@ def _train_final(run: RunDir, store: RunStore, combo: _Combination, cv: dict[str
                    "status": result.status, "metrics": result.to_dict()["metrics"]}
     run.write_json("crossval/cv.json", cv)
     summary = run.read_json("summary.json")
-    run.write_json("summary.json", {**summary, "kind": "crossval", "crossval": {
+    final_seconds = (summary.get("seconds") or {}).get("total") or 0.0
+    seconds = {**(summary.get("seconds") or {}), "final": final_seconds,  # the folds count in the run's time
+               "total": cv["seconds"]["checks"] + cv["seconds"]["folds"] + final_seconds}
+    run.write_json("summary.json", {**summary, "kind": "crossval", "seconds": seconds, "crossval": {
         "folds": cv["folds"], "metric": cv["metric"], "winner": cv["winner"], "file": "crossval/cv.json"}})
     if result.status == "interrupted":
         raise KeyboardInterrupt

@@ -19,6 +19,7 @@ from nnctl.app.networks import new_network, output_units
 from nnctl.app.resources import check_fits_in_memory
 from nnctl.app.results import RunResult, final_metrics, json_metrics, summary_base
 from nnctl.app.runs import RunDir, RunStore, iter_columns
+from nnctl.app.notes import inference_notes, inferred_task_note, with_reason
 from nnctl.app.seeds import seed_sequences
 from nnctl.app.spec import dump_spec_yaml, lint, parse_spec, resolve, spec_to_dict
 from nnctl.app.values import finite_or_none
@@ -67,16 +68,20 @@ def prepare(spec, base_dirs: Sequence[Path] = ()) -> Prepared:
     splits = data_mod.load_splits(spec.data, np.random.default_rng(split_ss), dtype=np.dtype(spec.dtype), base_dirs=base_dirs)
     prep = splits.prep
     n_classes = len(prep.classes) if prep.classes is not None else None
-    spec = resolve(spec, prep.task, n_classes)
+    given, inferred = spec, inference_notes(spec, prep)
     metric = logged_metric(prep.task)
-    check_metric_names(spec, metric)
+    try:
+        spec = resolve(spec, prep.task, n_classes)
+        check_metric_names(spec, metric)
+    except SpecError as exc:  # say why the task is what it is, when it was inferred
+        raise with_reason(exc, inferred_task_note(given, prep)) from None
     if len(splits.X_val) == 0 and spec.stopping.early_stopping is not None:
         raise SpecError("stopping.early_stopping: needs validation rows, but the validation split is empty")
     n_targets = splits.y_train.shape[1] if splits.y_train.ndim == 2 else 1
     units = output_units(prep.task, n_classes, spec.model.output, n_targets)
     bs = len(splits.X_train) if spec.training.batch_size == "full" else min(spec.training.batch_size, len(splits.X_train))
     check_fits_in_memory(spec, splits.X_train.shape[1], units, bs)
-    warnings = [*lint(spec), *splits.warnings]
+    warnings = [*inferred, *lint(spec), *splits.warnings]
     net = new_network(spec, splits.X_train.shape[1], units, member=0, base_dirs=base_dirs)
     return Prepared(spec, seed, splits, metric, units, warnings, net)
 
@@ -135,7 +140,7 @@ def _write_metrics(run: RunDir, p: Prepared, logs: Sequence[dict[str, float]]) -
 
 def resume_run(
     store: RunStore, ref: str, spec=None, force: bool = False, callbacks: Sequence[Callback] = (),
-    on_warning=None, spec_dirs: Sequence[Path] = (),
+    on_warning=None, spec_dirs: Sequence[Path] = (), on_log=None,
 ) -> RunResult:
     """Continue an interrupted run from its last checkpoint (or from the start if it has
     none) with the run's own spec, to the same result as a run never interrupted.
@@ -143,6 +148,7 @@ def resume_run(
     ``spec``: a spec the caller expects the run to have (``train SPEC --resume``); it
     and the data must match what the run was trained with, unless ``force``, in which
     case the given spec (or changed data) is used from the checkpoint on.
+    ``on_log``: told "resuming run ID from epoch N" before training goes on.
     """
     started = time.time()
     run = store.resolve(ref)
@@ -195,6 +201,8 @@ def resume_run(
         keep_last = bool(summary.get("keep_last", False))
         base = {**summary_base(run, p, base_dirs, started), "created": summary.get("created"),
                 "resumed": int(summary.get("resumed", 0)) + 1, **({"keep_last": True} if keep_last else {})}
+        if on_log:
+            on_log(f"resuming run {run.id} from epoch {int(arrays['fit.epoch']) if arrays is not None else 0}")
         return _train(run, p, base, callbacks, arrays, started, on_warning, keep_last)
 
 

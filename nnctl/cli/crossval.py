@@ -21,7 +21,7 @@ from nnctl.cli.options import (
 
 FoldsOpt = Annotated[
     Optional[int],
-    typer.Option("--folds", "-k", help="Number of folds k \\[default: search.folds of the spec, else 10].",
+    typer.Option("--folds", "-k", metavar="K", help="Number of folds k [default: search.folds of the spec, else 10].",
                  show_default=False),
 ]
 GridOpt = Annotated[
@@ -33,7 +33,7 @@ GridOpt = Annotated[
 
 
 def crossval(
-    spec: Annotated[Path, typer.Argument(help="The experiment spec (YAML).", show_default=False)],
+    spec: Annotated[Path, typer.Argument(metavar="SPEC", help="The experiment spec (YAML).", show_default=False)],
     folds: FoldsOpt = None,
     grid: GridOpt = None,
     workers: WorkersOpt = None,
@@ -44,10 +44,10 @@ def crossval(
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """k-fold cross-validation: choose the number of epochs (and grid settings), then train
-    the final model on all non-test rows.
+    """k-fold cross-validation, then the final model.
 
-    Each fold trains on the other k-1 folds for every epoch; the chosen number of epochs
+    Chooses the number of epochs (and the --grid settings), then trains the final model
+    on all non-test rows.  Each fold trains on the other k-1 folds for every epoch; the chosen number of epochs
     minimizes the validation metric averaged over folds. With --grid every combination is
     cross-validated and the best mean wins (ties: the smaller network). The final model
     is saved as a run with crossval/cv.json and each fold's metrics.csv inside.
@@ -117,6 +117,7 @@ def _render(cv: dict[str, Any]) -> None:
     if not rich:
         print(head)
         for c in shown:
+            print(f"folds ({_settings(c['settings'])}):")
             for f in c["folds"]:
                 print(f"fold {f['fold']}: best_epoch={f['best_epoch']} best_{metric}={output.fmt(f['best_value'])} "
                       f"at_chosen={output.fmt(f['value_at_chosen'])}")

@@ -23,18 +23,21 @@ FailOverOpt = Annotated[
 
 
 def evaluate(
-    run: Annotated[str, typer.Argument(help="Run id, a unique prefix of one, or 'latest'.", show_default=False)],
-    data: Annotated[Optional[Path], typer.Option("--data", help="Evaluate on this CSV/NPZ instead of the run's test split.")] = None,
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run id, a unique prefix of one, or 'latest'.", show_default=False)],
+    data: Annotated[Optional[Path], typer.Option(
+        "--data", metavar="FILE", help="Evaluate on this CSV/NPZ instead of the run's test split; "
+        "columns the model does not use are ignored, with a note.")] = None,
     fail_under: FailOpt = None,
     fail_over: FailOverOpt = None,
     out: Annotated[Optional[Path], typer.Option(
-        "--out", help="Write the confusion matrix as a PNG (classification; needs matplotlib: "
+        "--out", metavar="FILE.png", help="Write the confusion matrix as a PNG (classification; needs matplotlib: "
         "pip install 'nnctl[plot]').")] = None,
     runs_dir: RunsDirOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Metrics of a saved run's best weights on its test split (or on --data FILE).
+    """Metrics of a saved run on its test split (or on --data FILE).
 
+    Uses the run's best weights and stored preprocessing.
     Shows loss and accuracy with the confusion matrix (classification), or loss, RMSE,
     MAE and R² in the target's units (regression).  --out FILE.png draws the confusion
     matrix.  Exit 1 when a --fail-under or

@@ -13,13 +13,15 @@ from nnctl.cli.options import JsonOpt, RunsDirOpt
 
 def export(
     run: Annotated[str, typer.Argument(help="Run id, a unique prefix of one, or 'latest'.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", help="Write the model here, e.g. model.onnx.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Write the model here, e.g. model.onnx.", show_default=False)],
     format_: Annotated[Optional[str], typer.Option(
-        "--format", metavar="onnx", help="File format \\[default: from the suffix of --out].")] = None,
+        "--format", metavar="onnx", help="File format [default: from the suffix of --out].")] = None,
     runs_dir: RunsDirOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Write a saved run's model as an ONNX graph (needs: pip install 'nnctl\\[onnx]').
+    """Write a saved run's model as an ONNX graph.
+
+    Needs the onnx package: pip install 'nnctl[onnx]'.
 
     The graph holds the whole model as `nnctl predict` applies it: the stored scaling and
     one-hot coding, the layers (no dropout) and the outputs: `label` and `probabilities`

@@ -13,15 +13,15 @@ from nnctl.cli.options import JsonOpt, SetOpt
 
 
 def gradcheck(
-    spec: Annotated[Path, typer.Argument(help="The experiment spec (YAML).", show_default=False)],
+    spec: Annotated[Path, typer.Argument(metavar="SPEC", help="The experiment spec (YAML).", show_default=False)],
     set_: SetOpt = None,
-    batch: Annotated[int, typer.Option("--batch", help="Training rows in the batch checked.")] = 16,
+    batch: Annotated[int, typer.Option("--batch", metavar="ROWS", help="Training rows in the batch checked.")] = 16,
     samples: Annotated[int, typer.Option(
-        "--samples", help="Entries checked per weight and per bias block (random ones); 0 checks all.")] = 50,
-    tolerance: Annotated[float, typer.Option("--tolerance", help="Largest relative error that passes.")] = 1e-6,
+        "--samples", metavar="N", help="Entries checked per weight and per bias block (random ones); 0 checks all.")] = 50,
+    tolerance: Annotated[float, typer.Option("--tolerance", metavar="X", help="Largest relative error that passes.")] = 1e-6,
     json_: JsonOpt = False,
 ) -> None:
-    """Check backpropagation against central differences for every layer of the spec's network.
+    """Check backpropagation with central differences, layer by layer.
 
     Builds the network in float64 with the spec's initialization, takes a small batch of
     its training rows, holds dropout masks fixed, and prints each layer's relative error

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from nnctl.cli import runs as runs_cli
+from nnctl.cli.commands import Command, Group
 from nnctl.cli.crossval import crossval
 from nnctl.cli.evaluate import evaluate
 from nnctl.cli.export import export
@@ -16,27 +17,26 @@ from nnctl.cli.train import resume, train
 
 app = typer.Typer(
     name="nnctl",
+    cls=Group,
     help="Train multilayer perceptrons from YAML experiment specs.\n\n"
-    "  nnctl train configs/iris.yaml      train, write runs/<run-id>/\n\n"
-    "  nnctl evaluate latest              metrics of a saved run on its test split\n\n"
-    "  nnctl resume RUN                   continue an interrupted run\n\n"
-    "  nnctl crossval configs/iris.yaml   k-fold cross-validation, then the final model",
+    "\b\n"
+    "  nnctl train configs/iris.yaml      train, write runs/<run-id>/\n"
+    "  nnctl evaluate latest              metrics of a saved run on its test split\n"
+    "  nnctl resume RUN                   continue an interrupted run\n"
+    "  nnctl crossval configs/iris.yaml   cross-validation, then the final model\n"
+    "  nnctl runs                         list the runs\n\n"
+    "Shell completion: nnctl --install-completion (bash, zsh, fish, PowerShell).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command()(train)
-app.command()(resume)
-app.command()(evaluate)
-app.command()(validate)
-app.command()(schema)
-app.command()(gradcheck)
-app.command()(predict)
-app.command()(plot)
+for _command in (train, resume, evaluate, validate, schema, gradcheck, predict, plot):
+    app.command(cls=Command)(_command)
 app.add_typer(runs_cli.app, name="runs")
-app.command()(crossval)
-app.command()(export)
+app.command(cls=Command)(crossval)
+app.command(cls=Command)(export)
 
 
 def _version(value: bool) -> None:

@@ -12,8 +12,8 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the es
 RunsDirOpt = Annotated[
     Optional[Path],
     typer.Option(
-        "--runs-dir", envvar="NNCTL_RUNS_DIR", show_envvar=True,
-        help="Directory holding the runs \\[default: ./runs].",
+        "--runs-dir", metavar="DIR", envvar="NNCTL_RUNS_DIR", show_envvar=False,
+        help="Directory holding the runs [default: $NNCTL_RUNS_DIR, else ./runs].",
     ),
 ]
 SetOpt = Annotated[
@@ -26,7 +26,7 @@ SetOpt = Annotated[
 ]
 WorkersOpt = Annotated[
     Optional[int],
-    typer.Option("--workers", help="Local worker processes for independent jobs \\[default: the number of cores].",
+    typer.Option("--workers", metavar="N", help="Local worker processes for independent jobs [default: the number of cores].",
                  show_default=False),
 ]
 ExecutorOpt = Annotated[

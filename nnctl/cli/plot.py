@@ -16,18 +16,19 @@ LAYER_MARKERS = "123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def plot(
-    run: Annotated[list[str], typer.Argument(help="Run ids (or unique prefixes, or 'latest').", show_default=False)],
+    run: Annotated[list[str], typer.Argument(metavar="RUN", help="Run ids (or unique prefixes, or 'latest').", show_default=False)],
     gradients: Annotated[bool, typer.Option(
         "--gradients", help="Per-layer gradient norms per epoch on a log scale instead of learning curves.")] = False,
     out: Annotated[Optional[Path], typer.Option(
-        "--out", help="Also write the figure as a PNG (needs matplotlib: pip install 'nnctl[plot]').")] = None,
-    width: Annotated[int, typer.Option("--width", help="Chart width in characters.", min=16, max=400)] = 64,
-    height: Annotated[int, typer.Option("--height", help="Chart height in lines.", min=4, max=200)] = 14,
+        "--out", metavar="FILE.png", help="Also write the figure as a PNG (needs matplotlib: pip install 'nnctl[plot]').")] = None,
+    width: Annotated[int, typer.Option("--width", metavar="COLUMNS", help="Chart width in characters.", min=16, max=400)] = 64,
+    height: Annotated[int, typer.Option("--height", metavar="LINES", help="Chart height in lines.", min=4, max=200)] = 14,
     runs_dir: RunsDirOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Learning curves (training and validation loss and accuracy or RMSE per epoch) of one
-    or more runs, drawn in the terminal; --gradients draws each layer's gradient norm per
+    """Learning curves of one or more runs, drawn in the terminal.
+
+    Training and validation loss and accuracy (or RMSE) per epoch; --gradients draws each layer's gradient norm per
     epoch on a log scale, where vanishing gradients show as early layers far below the last
     (and warns, on stderr, about vanishing or exploding gradients as training would have).
     --json prints the series instead of drawing them.

@@ -20,8 +20,10 @@ class RichProgress(Callback):
         self.progress.start()
         self.task = self.progress.add_task("", total=state.epochs)
         self.last = 0.0
+        self.logs: dict[str, float] = {}
 
     def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
+        self.logs = logs
         now = time.monotonic()
         if now - self.last < 0.1 and state.epoch < state.epochs:
             return
@@ -29,12 +31,14 @@ class RichProgress(Callback):
         self.progress.update(self.task, completed=state.epoch, description=_describe(logs))
 
     def on_train_end(self, state: TrainingState) -> None:
-        self.progress.update(self.task, completed=state.epoch)
+        # the last epochs may have been skipped above: the final line shows the last epoch's metrics
+        self.progress.update(self.task, completed=state.epoch, description=_describe(self.logs))
         self.progress.stop()
 
 
 class PlainProgress(Callback):
-    """A log line about every 2 seconds, and at the first and last epoch."""
+    """A log line about every 2 seconds, and at the first and last epoch trained (each
+    epoch once)."""
 
     def __init__(self, every_seconds: float = 2.0) -> None:
         self.every = every_seconds
@@ -42,21 +46,23 @@ class PlainProgress(Callback):
     def on_train_begin(self, state: TrainingState) -> None:
         self.last = time.monotonic()
         self.logs: dict[str, float] = {}
+        self.epoch = 0
+        self.shown: int | None = None
 
     def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
-        self.logs = logs
+        self.logs, self.epoch = logs, state.epoch
         now = time.monotonic()
-        if state.epoch == 1 or now - self.last >= self.every:
+        if self.shown is None or now - self.last >= self.every:
             self.last = now
-            self._line(state, logs)
+            self._line(state.epoch, state.epochs, logs)
 
     def on_train_end(self, state: TrainingState) -> None:
-        if self.logs and state.epoch > 1:
-            self._line(state, self.logs)
+        if self.logs and self.shown != self.epoch:
+            self._line(self.epoch, state.epochs, self.logs)
 
-    @staticmethod
-    def _line(state: TrainingState, logs: dict[str, float]) -> None:
-        print(f"epoch {state.epoch}/{state.epochs} {_describe(logs)}", file=sys.stderr, flush=True)
+    def _line(self, epoch: int, epochs: int, logs: dict[str, float]) -> None:
+        self.shown = epoch
+        print(f"epoch {epoch}/{epochs} {_describe(logs)}", file=sys.stderr, flush=True)
 
 
 _SHORT = {"train_loss": "loss", "train_accuracy": "acc", "train_rmse": "rmse",

@@ -8,12 +8,14 @@ from typing import Annotated, Any, Optional
 import typer
 
 from nnctl.cli import output
+from nnctl.cli.commands import Command, Group
 from nnctl.cli.options import JsonOpt, RunsDirOpt
 
-RunArg = Annotated[str, typer.Argument(help="Run id, a unique prefix of one, or 'latest'.", show_default=False)]
+RunArg = Annotated[str, typer.Argument(metavar="RUN", help="Run id, a unique prefix of one, or 'latest'.", show_default=False)]
 
 app = typer.Typer(
     help="List, show, compare and remove runs.", no_args_is_help=False, add_completion=False,
+    cls=Group, rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -23,13 +25,14 @@ _COLUMNS = ("run_id", "name", "status", "stop_reason", "best_epoch", "best", "te
 @app.callback(invoke_without_command=True)
 def runs(
     ctx: typer.Context,
-    name: Annotated[Optional[str], typer.Option("--name", help="Only runs whose name contains this text.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", metavar="TEXT", help="Only runs whose name contains this text.")] = None,
     status: Annotated[Optional[str], typer.Option(
-        "--status", help="Only runs with this status: completed, running, interrupted, diverged, failed, broken.")] = None,
+        "--status", metavar="STATUS", help="Only runs with this status: created, running, completed, interrupted, "
+        "diverged, failed, broken.")] = None,
     since: Annotated[Optional[str], typer.Option(
-        "--since", help="Only runs created since: a duration (30m, 2h, 7d) or a date (2026-11-26).")] = None,
+        "--since", metavar="WHEN", help="Only runs created since: a duration (30m, 2h, 7d) or a date (2026-11-26).")] = None,
     sort: Annotated[str, typer.Option(
-        "--sort", help="Order by created (newest first), name, status, duration, epochs, best_epoch, "
+        "--sort", metavar="KEY", help="Order by created (newest first), name, status, duration, epochs, best_epoch, "
         "val_loss, val_accuracy, val_rmse, test_loss, test_accuracy, test_rmse or best_metric.")] = "created",
     runs_dir: RunsDirOpt = None,
     json_: JsonOpt = False,
@@ -71,16 +74,16 @@ def _row(info) -> dict[str, str]:
 
 def _rich_table(infos, width: int):
     """A compact table: the name is part of the id; the metric names go into the headers
-    when every run shares them; on a terminal narrower than 140 columns the name, stop
-    reason, duration and creation time are left out (``runs show`` has them)."""
+    when every run shares them; no cell is cut: on a narrow terminal the creation time,
+    stop reason, name and duration are left out, in this order (``runs show`` has them)."""
     from rich import box
     from rich.table import Table
 
     best_names = {next(iter(i.best_metric), None) for i in infos} - {None}
     test_names = {_headline(i.test).split("=")[0] for i in infos} - {"-"}
-    best_head = f"best {best_names.pop()}" if len(best_names) == 1 else "best"
-    test_head = f"test {test_names.pop()}" if len(test_names) == 1 else "test"
-    heads = ["run", "name", "status", "stop", "best epoch", best_head, test_head, "time", "created"]
+    best_head = f"best\n{best_names.pop()}" if len(best_names) == 1 else "best"
+    test_head = f"test\n{test_names.pop()}" if len(test_names) == 1 else "test"
+    heads = ["run", "name", "status", "stop", "best\nepoch", best_head, test_head, "time", "created"]
     rows = []
     for i in infos:
         row = _row(i)
@@ -90,10 +93,16 @@ def _rich_table(infos, width: int):
         created = (i.created or "-")[:16].replace("T", " ")
         rows.append([i.run_id, i.name or "-", i.status, i.stop_reason or "-", row["best_epoch"], best,
                      test.split("=")[-1] if test_head != "test" else test, row["duration"], created])
-    keep = [j for j, h in enumerate(heads) if width >= 140 or h not in ("name", "stop", "time", "created")]
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    # no cell is cut: columns that do not fit are left out, the least needed first
+    widths = [max(len(line) for line in [*(r[j] for r in rows), *heads[j].splitlines()]) for j in range(len(heads))]
+    keep = list(range(len(heads)))
+    for drop in (8, 3, 1, 7, 4, 6):
+        if sum(widths[j] for j in keep) + 3 * (len(keep) - 1) <= width:
+            break
+        keep.remove(drop)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for j in keep:
-        table.add_column(heads[j], no_wrap=j == 0, justify="left" if j < 4 or j == 8 else "right")
+        table.add_column(heads[j], no_wrap=True, min_width=widths[j], justify="left" if j < 4 or j == 8 else "right")
     for r in rows:
         table.add_row(*(r[j] for j in keep))
     return table
@@ -106,7 +115,7 @@ def _headline(metrics: dict[str, Any]) -> str:
     return "-"
 
 
-@app.command()
+@app.command(cls=Command)
 def show(run: RunArg, runs_dir: RunsDirOpt = None, json_: JsonOpt = False) -> None:
     """A run's resolved spec, summary and final metrics."""
     with output.handle_errors(json_):
@@ -139,13 +148,13 @@ def show(run: RunArg, runs_dir: RunsDirOpt = None, json_: JsonOpt = False) -> No
         print(shown["spec_yaml"].rstrip() or "  (missing)")
 
 
-@app.command()
+@app.command(cls=Command)
 def compare(
-    run: Annotated[list[str], typer.Argument(help="Two or more run ids (or prefixes, or 'latest').", show_default=False)],
+    run: Annotated[list[str], typer.Argument(metavar="RUN", help="Two or more run ids (or prefixes, or 'latest').", show_default=False)],
     runs_dir: RunsDirOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Metrics of several runs side by side, and the spec keys whose values differ."""
+    """Metrics of runs side by side, and where their specs differ."""
     with output.handle_errors(json_):
         from nnctl.app.run_index import compare_runs
         from nnctl.app.runs import RunStore
@@ -195,7 +204,7 @@ def _value(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-@app.command()
+@app.command(cls=Command)
 def rm(
     run: RunArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")] = False,

@@ -12,7 +12,7 @@ from nnctl.cli.options import JsonOpt, SetOpt
 
 
 def validate(
-    spec: Annotated[Path, typer.Argument(help="The experiment spec (YAML).", show_default=False)],
+    spec: Annotated[Path, typer.Argument(metavar="SPEC", help="The experiment spec (YAML).", show_default=False)],
     set_: SetOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -26,11 +26,11 @@ def validate(
         from nnctl.app.training import check_spec
 
         checked = check_spec(load_spec(spec, set_ or []), base_dirs=[spec.resolve().parent])
+        for w in checked.warnings:
+            output.warn(w)
         if json_:
             output.print_json({"valid": True, "warnings": checked.warnings, "spec": checked.spec_dict})
             return
-        for w in checked.warnings:
-            output.warn(w)
         print(f"{spec}: valid ({checked.summary})")
 
 

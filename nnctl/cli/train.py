@@ -25,7 +25,7 @@ RestartsOpt = Annotated[
 ]
 CombineOpt = Annotated[
     Optional[str],
-    typer.Option("--combine", metavar="vote|mean|best", help="How restarts are combined \\[default: vote].",
+    typer.Option("--combine", metavar="vote|mean|best", help="How restarts are combined [default: vote].",
                  show_default=False),
 ]
 
@@ -35,7 +35,7 @@ ForceOpt = Annotated[
 
 
 def train(
-    spec: Annotated[Path, typer.Argument(help="The experiment spec (YAML).", show_default=False)],
+    spec: Annotated[Path, typer.Argument(metavar="SPEC", help="The experiment spec (YAML).", show_default=False)],
     set_: SetOpt = None,
     resume: Annotated[
         Optional[str],
@@ -85,7 +85,7 @@ def train(
         store = RunStore(runs_dir)
         if resume is not None:
             result = resume_run(store, resume, spec=loaded, force=force, callbacks=callbacks,
-                                on_warning=output.warn, spec_dirs=[spec.resolve().parent])
+                                on_warning=output.warn, spec_dirs=[spec.resolve().parent], on_log=output.log)
         else:
             result = train_from_spec(loaded, store, callbacks=callbacks, base_dirs=[spec.resolve().parent],
                                      on_warning=output.warn)
@@ -93,15 +93,15 @@ def train(
 
 
 def resume(
-    run: Annotated[str, typer.Argument(help="Run id, unique prefix, or path name inside the runs directory.", show_default=False)],
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix, or path name inside the runs directory.", show_default=False)],
     force: ForceOpt = False,
     runs_dir: RunsDirOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Continue an interrupted run from its last checkpoint, with the run's own spec.
+    """Continue an interrupted run from its last checkpoint.
 
-    The finished run is the same, bit for bit, as if it had never been interrupted.
+    The run goes on with its own spec.  The finished run is the same, bit for bit, as if it had never been interrupted.
     A completed run is left as it is (exit 0).  A run whose data file changed is
     refused unless --force; a run another process is training is refused.
 
@@ -113,7 +113,7 @@ def resume(
         from nnctl.app.training import resume_run
 
         result = resume_run(RunStore(runs_dir), run, force=force, callbacks=_progress(json_, quiet),
-                            on_warning=output.warn)
+                            on_warning=output.warn, on_log=output.log)
         _finish(result, json_, quiet, runs_dir)
 
 
@@ -128,8 +128,6 @@ def _progress(json_: bool, quiet: bool) -> list:
 def _finish(result, json_: bool, quiet: bool, runs_dir: Path | None) -> None:
     if result.already_complete:
         output.log(f"run {result.run_id} is already complete; nothing to resume")
-    elif result.resumed_from is not None:
-        output.log(f"resumed run {result.run_id} from epoch {result.resumed_from}")
     _render(result, json_, quiet)
     if result.status == "interrupted":
         where = f" --runs-dir {runs_dir}" if runs_dir is not None else ""

@@ -1,6 +1,7 @@
 """Diagnosis of training troubles: vanishing and exploding gradients from the per-layer
 gradient norms of each epoch, saturated sigmoid/tanh units and dead ReLUs from the hidden
-activations on the validation rows.
+activations on the validation rows, and a training stuck where it began (accuracy at
+chance level, or a loss that hardly moved: a local minimum or a plateau).
 
 ``Diagnosis`` is a callback placed after ``GradientNorms``; each problem is reported once,
 as a ``Finding``, through ``on_finding`` when it is first seen, and kept in ``findings``.
@@ -36,6 +37,14 @@ SATURATED_FRACTION = 0.5
 DEAD_FRACTION = 0.5
 """Warn when at least this fraction of a ReLU layer's units is 0 on every validation row."""
 
+STUCK_EPOCHS = 20
+"""Stuck is looked for in trainings of at least this many epochs, and only where no other
+finding explains it."""
+CHANCE_MARGIN = 0.01
+"""Stuck: the last epoch's training accuracy at most this above chance level."""
+PLATEAU_RATIO = 0.95
+"""Stuck: the last epoch's training loss still above this times the first epoch's."""
+
 STATS_CHUNK = 4096
 """Validation rows per block when gathering activation statistics."""
 
@@ -48,7 +57,7 @@ class Finding:
     """One diagnosed problem: its kind, the epoch it was seen, the 1-based dense layers
     involved, the measured value and a one-line message with remedies."""
 
-    kind: str  # vanishing_gradients | exploding_gradients | saturated_units | dead_relu
+    kind: str  # vanishing_gradients | exploding_gradients | saturated_units | dead_relu | stuck
     epoch: int
     layers: tuple[int, ...]
     value: float
@@ -118,20 +127,26 @@ def activation_stats(model, x: Array) -> list[tuple[str, float]]:
 
 class Diagnosis(Callback):
     """Watches the logged ``grad_norm.layer{i}`` and, every ``every`` epochs and at the end
-    of training, the hidden activations on ``x_val`` (when given)."""
+    of training, the hidden activations on ``x_val`` (when given); with ``stuck``, at the
+    end of training, whether it got anywhere: ``chance`` is the training accuracy of always
+    answering the most frequent class (None for regression)."""
 
     def __init__(self, x_val: Array | None = None, every: int = 10, patience: int = PATIENCE,
-                 on_finding: Callable[[Finding], None] | None = None) -> None:
+                 on_finding: Callable[[Finding], None] | None = None, stuck: bool = False,
+                 chance: float | None = None) -> None:
         self.x_val = x_val if x_val is not None and len(x_val) > 0 else None
         self.every = max(1, every)
         self.patience = patience
         self.on_finding = on_finding
+        self.stuck, self.chance = stuck, chance
 
     def on_train_begin(self, state: TrainingState) -> None:
         self.findings: list[Finding] = []
         self.streak = {"vanishing_gradients": 0, "exploding_gradients": 0}
         self.needed = max(1, min(self.patience, state.epochs))
         self.last_checked = 0
+        self.first_loss: float | None = None
+        self.last_logs: dict[str, float] = {}
 
     def state_dict(self) -> dict[str, Array]:
         """What a resumed run carries over: the streaks, the last epoch whose activations
@@ -156,6 +171,9 @@ class Diagnosis(Callback):
         norms = [logs[k] for k in sorted((k for k in logs if k.startswith("grad_norm.layer")),
                                          key=lambda k: int(k[len("grad_norm.layer"):]))]
         epoch = int(logs.get("epoch", state.epoch))
+        if epoch == 1:
+            self.first_loss = logs.get("train_loss")
+        self.last_logs = logs
         diverged = not all(math.isfinite(v) for k, v in logs.items() if k.endswith("loss"))
         if len(norms) >= 2:
             self._gradients(norms, epoch, diverged)
@@ -165,6 +183,31 @@ class Diagnosis(Callback):
     def on_train_end(self, state: TrainingState) -> None:
         if self.x_val is not None and state.epoch > self.last_checked and np.all(np.isfinite(state.model.params)):
             self._activations(state.model, state.epoch)
+        if self.stuck and getattr(state, "stop_reason", None) != "interrupted":
+            self._stuck(int(self.last_logs.get("epoch", state.epoch)))
+
+    # ---- stuck -----------------------------------------------------------------------
+
+    def _stuck(self, epoch: int) -> None:
+        """Accuracy at chance level: acc ≤ chance + CHANCE_MARGIN; or a plateau:
+        loss_last ≥ PLATEAU_RATIO · loss_1."""
+        if epoch < STUCK_EPOCHS or self.findings:
+            return
+        accuracy, loss = self.last_logs.get("train_accuracy"), self.last_logs.get("train_loss")
+        if accuracy is not None and self.chance is not None and accuracy <= self.chance + CHANCE_MARGIN:
+            what, value = (f"training accuracy ended at {accuracy:.3g} after {epoch} epochs, chance level "
+                           f"(always the most frequent class scores {self.chance:.3g})"), accuracy
+        elif (loss is not None and self.first_loss is not None and math.isfinite(loss)
+              and loss >= PLATEAU_RATIO * self.first_loss > 0):
+            what, value = (f"the training loss hardly moved: {self.first_loss:.4g} at epoch 1, {loss:.4g} "
+                           f"at epoch {epoch}"), loss
+        else:
+            return
+        self._report(Finding(
+            "stuck", epoch, (), value,
+            f"{what}; the network may be stuck in a local minimum or on a plateau; remedies: train several "
+            "networks from different initial weights (--restarts N, restarts.count) or another seed "
+            "(--set seed=N), a different optimizer.lr"))
 
     # ---- gradients -------------------------------------------------------------------
 
