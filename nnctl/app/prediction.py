@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.app.data_io import MISSING, canonical_label, list_names, read_npz_arrays
+from nnctl.app.data.labels import MISSING, canonical_label, list_names
+from nnctl.app.data.npz import read_npz_arrays
 from nnctl.app.errors import DataError, UsageError
 from nnctl.app.evaluation import load_model
 from nnctl.app.runs import AtomicTextWriter, RunDir, RunStore
