@@ -100,16 +100,22 @@ def _column(data: pa.ChunkedArray, name: str, label: str, scan, text) -> Column:
         return Column.from_numbers(np.full(len(data), np.nan), np.ones(len(data), dtype=bool))
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind) \
             or pa.types.is_boolean(kind):
-        missing = data.is_null().to_numpy(zero_copy_only=False) if data.null_count else None
-        values = pc.fill_null(data.cast(pa.float64()), np.nan).to_numpy()
-        return Column.from_numbers(values, missing, text)
+        values = _one_array(data.cast(pa.float64()) if kind != pa.float64() else data)
+        missing = values.is_null().to_numpy(zero_copy_only=False) if values.null_count else None
+        return Column.from_numbers(values.to_numpy(zero_copy_only=False), missing, text)  # nulls: NaN
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        encoded = pc.dictionary_encode(data.combine_chunks() if data.num_chunks != 1 else data.chunk(0))
-        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-        return Column.from_words(codes, encoded.dictionary.to_numpy(zero_copy_only=False))
+        encoded = pc.dictionary_encode(_one_array(data))
+        codes = encoded.indices
+        if codes.null_count:
+            codes = pc.fill_null(codes, pa.scalar(-1, codes.type))
+        return Column.from_words(codes.to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist())
     if scan is not None:
         scan()
     raise DataError(f"{label}: column '{name}' holds {kind}; expected numbers or text")
+
+
+def _one_array(data: pa.ChunkedArray) -> pa.Array:
+    return data.chunk(0) if data.num_chunks == 1 else data.combine_chunks()
 
 
 class _CellText:

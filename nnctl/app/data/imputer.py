@@ -10,26 +10,25 @@ category (ties: the first in sorted order). Targets are never filled.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from nnctl.app.data.labels import is_missing, natural_sorted
+from nnctl.app.data.labels import Coded, is_missing, map_distinct, natural_sorted
 from nnctl.app.errors import DataError
 
 MISSING_STRATEGIES = ("error", "drop_rows", "mean", "median", "most_frequent")
 FILLS = ("mean", "median", "most_frequent")
 
 
-def missing_labels(labels: np.ndarray) -> np.ndarray:
+def missing_labels(labels: np.ndarray | Coded) -> np.ndarray:
     """Bool mask of the label cells that mean "no value" ('' and the NA spellings)."""
-    labels = np.asarray(labels, dtype=str)
-    if len(labels) == 0:
-        return np.zeros(0, dtype=bool)
-    distinct, inverse = np.unique(labels, return_inverse=True)
-    return np.array([is_missing(v) for v in distinct], dtype=bool)[inverse.reshape(-1)]
+    if not isinstance(labels, Coded):
+        labels = np.asarray(labels, dtype=str)
+    return map_distinct(labels, is_missing, bool)
 
 
-def fit_fills(raw: Mapping[str, np.ndarray], categorical: Sequence[str], strategy: str,
+def fit_fills(raw: Mapping[str, Any], categorical: Sequence[str], strategy: str,
               label: str) -> dict[str, float | str]:
     """Per feature column of training rows ``raw``, its fill value (every column gets one, so
     that a later file's missing cells are filled too)."""
@@ -39,7 +38,7 @@ def fit_fills(raw: Mapping[str, np.ndarray], categorical: Sequence[str], strateg
     for name, values in raw.items():
         if name in categorical:
             absent = missing_labels(values)
-            present = np.asarray(values, dtype=str)[~absent]
+            present = values[~absent]
         else:
             absent = np.isnan(values)
             present = values[~absent]
@@ -60,16 +59,19 @@ def _fill_number(values: np.ndarray, strategy: str) -> float:
     return float(distinct[int(np.argmax(counts))])  # ties: the smallest value
 
 
-def _most_frequent(labels: np.ndarray) -> str:
-    distinct, counts = np.unique(labels, return_counts=True)
+def _most_frequent(labels: np.ndarray | Coded) -> str:
+    distinct, counts = np.unique(labels.labels() if isinstance(labels, Coded) else labels, return_counts=True)
     top = {str(v) for v, c in zip(distinct, counts) if c == counts.max()}
     return natural_sorted(top)[0]
 
 
-def fill(name: str, values: np.ndarray, fills: Mapping[str, float | str], categorical: bool) -> np.ndarray:
+def fill(name: str, values: Any, fills: Mapping[str, float | str], categorical: bool) -> Any:
     """``values`` with their missing cells (NaN, or '' / NA labels) set to the column's fill."""
     if name not in fills:
         return values
     if categorical:
-        return np.where(missing_labels(values), str(fills[name]), np.asarray(values, dtype=str))
+        value = str(fills[name])
+        if isinstance(values, Coded):
+            return values.relabel(lambda v: value if is_missing(v) else v)
+        return np.where(missing_labels(values), value, np.asarray(values, dtype=str))
     return np.where(np.isnan(values), float(fills[name]), values)

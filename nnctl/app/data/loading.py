@@ -110,11 +110,10 @@ def load_table_splits(path: Path, data: Any, rng: np.random.Generator, dtype: An
         pieces[2] = (raws[1], ys[1], np.arange(tables[1].n_rows))
     arrays: list[np.ndarray] = []
     for name, (raw, y, rows) in zip(("training", "validation", "test"), pieces):
-        X, unseen = prep.encode({k: v[rows] for k, v in raw.items()})
+        X, unseen = prep.encode(raw, dtype, rows)
         warnings.extend(_unseen_notes(f"{name} split", unseen))
         y_out = y[rows] if task == "classification" else prep.scale_targets(y[rows], dtype)
-        arrays += [np.ascontiguousarray(X, dtype=dtype), y_out]
-        del X
+        arrays += [X, y_out]
     warnings.extend(absent_class_notes(classes, arrays[1]))
     return Splits(*arrays, prep=prep, data_hash=data_hash, warnings=tuple(warnings))
 
@@ -155,8 +154,9 @@ def _categorical_columns(table: Table, features: Sequence[str], declared: Sequen
 
 
 def _raw_columns(table: Table, features: Sequence[str], categorical: Sequence[str]) -> dict[str, np.ndarray]:
-    """Per feature: labels (categorical) or float64 numbers, NaN where missing."""
-    return {name: table.labels(name) if name in categorical else table.column(name).numbers for name in features}
+    """Per feature: coded labels (categorical) or float64 numbers, NaN where missing."""
+    return {name: table.column(name).coded() if name in categorical else table.column(name).numbers
+            for name in features}
 
 
 def _unseen_notes(where: str, unseen: Mapping[str, np.ndarray]) -> list[str]:
@@ -184,7 +184,7 @@ def transform_file(path: Path, prep: Preprocessor, dtype: Any = np.float32,
     notes: list[str] = []
     table = _checked(table, prep.feature_columns, tuple(prep.categorical), prep.target, prep.task,
                      prep.missing, notes)
-    X, unseen = prep.encode(_raw_columns(table, prep.feature_columns, tuple(prep.categorical)))
+    X, unseen = prep.encode(_raw_columns(table, prep.feature_columns, tuple(prep.categorical)), dtype)
     notes.extend(_unseen_notes(label, unseen))
     if warnings is not None:
         warnings.extend(notes)
@@ -200,4 +200,4 @@ def transform_file(path: Path, prep: Preprocessor, dtype: Any = np.float32,
         if values.shape[1] != prep.n_outputs:
             raise DataError(f"{label}: target has {values.shape[1]} columns, the model predicts {prep.n_outputs}")
         y = prep.scale_targets(values, dtype)
-    return np.ascontiguousarray(X, dtype=dtype), y
+    return X, y

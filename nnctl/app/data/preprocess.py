@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from nnctl.app.data import imputer
-from nnctl.app.data.labels import canonical_label, label_codes, list_names, map_distinct, natural_sorted, number_label
-from nnctl.app.data.scalers import check_normalize, fit_scaler, target_scaling
+from nnctl.app.data.labels import (Coded, canonical_label, distinct, label_codes, list_names, map_distinct,
+                                   natural_sorted, number_label)
+from nnctl.app.data.scalers import block_rows, check_normalize, fit_scaler, target_scaling
 from nnctl.app.errors import DataError
 
 
@@ -112,7 +113,7 @@ class Preprocessor:
         wanted = set(categorical)
         fills = imputer.fit_fills({c: raw[c] for c in feature_columns}, tuple(wanted), missing, label)
         filled = {c: imputer.fill(c, raw[c], fills, c in wanted) for c in feature_columns if c in wanted}
-        categories = {c: natural_sorted(map_distinct(filled[c], str, object)) for c in feature_columns if c in wanted}
+        categories = {c: natural_sorted(distinct(filled[c])) for c in feature_columns if c in wanted}
         n_units = sum(len(categories.get(c, (c,))) for c in feature_columns)
         target_mean, target_scale = target_scaling(task, y, scale_target)
         identity = cls(task, tuple(feature_columns), target, categories, "none",
@@ -131,35 +132,50 @@ class Preprocessor:
             self.target_mean if target_mean is None else target_mean,
             self.target_scale if target_scale is None else target_scale, self.fills, self.missing)
 
-    def encode(self, raw: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Transformed inputs (float64) and, per categorical column, the values not seen in training."""
+    def encode(self, raw: Any, dtype: Any = np.float64,
+               rows: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Transformed inputs, C-contiguous ``dtype`` (computed in float64, a block of rows at
+        a time), and, per categorical column, the values not seen in training. ``rows``: only
+        these rows of ``raw``, in this order."""
         columns = self._raw_columns(raw)
-        n_rows = len(columns[0]) if columns else len(np.asarray(raw))
-        Z = np.empty((n_rows, self.n_inputs))
+        codes: dict[str, np.ndarray] = {}
         unseen: dict[str, np.ndarray] = {}
-        j = 0
         for name, values in zip(self.feature_columns, columns):
-            if name not in self.categorical:
-                Z[:, j] = values
-                j += 1
-                continue
-            k = len(self.categorical[name])
-            codes = label_codes(values, self.categorical[name])
-            Z[:, j:j + k] = codes[:, None] == np.arange(k)
-            j += k
-            if (codes < 0).any():
-                unseen[name] = values[codes < 0]
-        Z -= self.offset
-        Z /= self.scale
-        return Z, unseen
+            if name in self.categorical:
+                codes[name] = label_codes(values, self.categorical[name])
+                new = codes[name] < 0 if rows is None else codes[name][rows] < 0
+                if new.any():
+                    labels = values.labels() if isinstance(values, Coded) else values
+                    unseen[name] = (labels if rows is None else labels[rows])[new]
+        n_rows = len(rows) if rows is not None else len(columns[0]) if columns else len(np.asarray(raw))
+        out = np.empty((n_rows, self.n_inputs), dtype)
+        step = block_rows(self.n_inputs)
+        block = np.empty((min(step, n_rows), self.n_inputs))
+        for start in range(0, n_rows, step):
+            take = slice(start, start + step) if rows is None else rows[start:start + step]
+            Z = block[:len(out[start:start + step])]
+            j = 0
+            for name, values in zip(self.feature_columns, columns):
+                if name not in self.categorical:
+                    Z[:, j] = values[take]
+                    j += 1
+                    continue
+                k = len(self.categorical[name])
+                Z[:, j:j + k] = codes[name][take][:, None] == np.arange(k)
+                j += k
+            Z -= self.offset
+            Z /= self.scale
+            out[start:start + step] = Z
+        return out, unseen
 
     def transform(self, raw: Any, dtype: Any = np.float32) -> np.ndarray:
         """Raw rows to network inputs, C-contiguous ``dtype`` of shape (n, n_inputs).
 
-        ``raw`` is a mapping column -> values (numbers, or labels for categorical columns), or a
-        2-D array whose columns are ``feature_columns`` in order. Unseen categories encode as zeros.
+        ``raw`` is a mapping column -> values (numbers, or labels, also ``Coded``, for categorical
+        columns), or a 2-D array whose columns are ``feature_columns`` in order. Unseen categories
+        encode as zeros.
         """
-        return np.ascontiguousarray(self.encode(raw)[0], dtype=dtype)
+        return self.encode(raw, dtype)[0]
 
     def inverse_target(self, y: Any) -> np.ndarray:
         """Network outputs back to the data's terms.
@@ -247,12 +263,13 @@ class Preprocessor:
             missing=str(get("prep.missing")[()]) if "prep.missing" in arrays else "error",
         )
 
-    def _raw_columns(self, raw: Any) -> list[np.ndarray]:
+    def _raw_columns(self, raw: Any) -> list[Any]:
         if isinstance(raw, Mapping):
             absent = [c for c in self.feature_columns if c not in raw]
             if absent:
                 raise DataError(f"input has no column '{absent[0]}'; expected: {list_names(self.feature_columns)}")
-            columns = [np.asarray(raw[c]).reshape(-1) for c in self.feature_columns]
+            columns = [raw[c] if isinstance(raw[c], Coded) else np.asarray(raw[c]).reshape(-1)
+                       for c in self.feature_columns]
         else:
             array = np.asarray(raw)
             if array.ndim != 2 or array.shape[1] != len(self.feature_columns):
@@ -260,9 +277,11 @@ class Preprocessor:
             columns = [array[:, j] for j in range(array.shape[1])]
         return [self._raw_column(name, values) for name, values in zip(self.feature_columns, columns)]
 
-    def _raw_column(self, name: str, values: np.ndarray) -> np.ndarray:
+    def _raw_column(self, name: str, values: Any) -> Any:
         if name in self.categorical:
-            if values.dtype.kind in "USO":
+            if isinstance(values, Coded):
+                labels: Any = values.relabel(lambda v: canonical_label(v.strip()))
+            elif values.dtype.kind in "USO":
                 labels = map_distinct(values, lambda v: canonical_label(str(v).strip()), object).astype(str)
             else:
                 labels = map_distinct(values, number_label, object).astype(str)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnctl.app.data.labels import MISSING, canonical_label, list_names, map_distinct, number_label
+from nnctl.app.data.labels import MISSING, Coded, canonical_label, distinct_values, list_names, number_label
 from nnctl.app.errors import DataError
 
 MAX_SHOWN = 20  # bad cells named one per line; the rest are counted
@@ -95,12 +95,17 @@ class Column:
             return self.cell_text(row)
         return repr(float(self.numbers[row]))
 
+    def coded(self) -> Coded:
+        """Each cell as a label, coded; missing cells as ''."""
+        if self.codes is None:
+            distinct, inverse = distinct_values(self.numbers)
+            vocabulary = np.array([number_label(v) for v in distinct] or [""], dtype=str)
+            return Coded(np.where(self.missing, -1, inverse), vocabulary)
+        return Coded(self.codes, np.array([canonical_label(w) for w in self.vocabulary], dtype=str))
+
     def labels(self) -> np.ndarray:
         """Each cell as a label (str); missing cells as ''."""
-        if self.codes is None:
-            return map_distinct(self.numbers, number_label, object).astype(str)
-        canonical = np.array([canonical_label(w) for w in self.vocabulary] + [""], dtype=str)
-        return canonical[self.codes]
+        return self.coded().labels()
 
 
 def _is_number(word: str) -> bool:

@@ -61,8 +61,8 @@ def targets(tables: Sequence[Table], target: str, task: str,
     """Class labels and per-table targets: int64 class indices, or float64 (n, k) numbers."""
     if task != "classification":
         return None, [t.column(target).numbers.reshape(t.n_rows, -1) for t in tables]
-    labels = [t.labels(target) for t in tables]
-    classes = natural_sorted(np.unique(np.concatenate(labels)))
+    labels = [t.column(target).coded() for t in tables]
+    classes = natural_sorted(v for coded in labels for v in coded.distinct())
     if len(classes) < 2:
         raise DataError(f"{label}: target '{target}' has only one class ('{classes[0]}');"
                         " classification needs at least two")
