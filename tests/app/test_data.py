@@ -36,6 +36,7 @@ class Data:
     categorical: list[str] = field(default_factory=list)
     normalize: str = "none"
     scale_target: bool = False
+    missing: str = "error"
     split: Split = Split()
 
 
