@@ -69,3 +69,28 @@ def test_parquet_source_trains_and_evaluates(tmp_path: Path) -> None:
     on_file = nnctl("evaluate", run_id, "--runs-dir", runs, "--data", tmp_path / "d.parquet", "--json")
     assert on_file.exit_code == 0, on_file.output
     assert on_file.json()["source"].endswith("d.parquet")
+    predicted = nnctl("predict", run_id, "--runs-dir", runs, "--data", tmp_path / "d.parquet", "--keep", "kind",
+                      "--out", tmp_path / "p.csv", "--chunk-rows", "64")
+    assert predicted.exit_code == 0, predicted.output
+    rows = (tmp_path / "p.csv").read_text().splitlines()
+    assert rows[0].startswith("kind,prediction,") and len(rows) == n + 1
+    assert [r.split(",")[0] for r in rows[1:]] == table.column("kind").to_pylist()
+    # a blank cell is filled with the training mean (data.missing: mean), in evaluate and predict alike
+    (tmp_path / "holes.csv").write_text("x,noise,kind,label\n0.5,,p,up\n-0.5,0.1,q,down\n")
+    holes = nnctl("predict", run_id, "--runs-dir", runs, "--data", tmp_path / "holes.csv")
+    assert holes.exit_code == 0, holes.output
+    assert len(holes.stdout.splitlines()) == 3
+
+
+def test_predict_names_every_bad_cell_across_chunks(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("a,b,label\n" + "".join(f"{i},{i % 3},{'yn'[i % 2]}\n" for i in range(40)))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.format(source="d.csv", missing="error"))
+    runs = tmp_path / "runs"
+    run_id = nnctl("train", spec, "--runs-dir", runs, "--json").json()["run_id"]
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n\n3,x\n4,\n5,6\n7,NaN\n")
+    out = nnctl("predict", run_id, "--runs-dir", runs, "--data", tmp_path / "bad.csv", "--chunk-rows", "10")
+    assert out.exit_code == 2
+    assert out.error_lines() == [f"error: {tmp_path / 'bad.csv'}, line 4, column 'b': 'x' is not a number",
+                                 f"error: {tmp_path / 'bad.csv'}, line 5, column 'b': missing value",
+                                 f"error: {tmp_path / 'bad.csv'}, line 7, column 'b': 'NaN' is not a finite number"]

@@ -7,7 +7,7 @@ transform), ``memory`` (the low-memory NPZ path) and ``loading`` (all of it toge
 """
 
 from nnctl.app.data.imputer import MISSING_STRATEGIES
-from nnctl.app.data.loading import Splits, load_splits, read_tables, transform_file
+from nnctl.app.data.loading import Splits, load_splits, raw_features, read_chunks_of, read_tables, transform_file
 from nnctl.app.data.preprocess import Preprocessor, refit_scaling
 from nnctl.app.data.scalers import NORMALIZERS
 from nnctl.app.data.sources import BUILTINS, data_dir, resolve_source
@@ -21,6 +21,8 @@ __all__ = [
     "Splits",
     "data_dir",
     "load_splits",
+    "raw_features",
+    "read_chunks_of",
     "read_tables",
     "refit_scaling",
     "resolve_source",

@@ -13,7 +13,7 @@ import codecs
 import csv
 import io
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +112,78 @@ def _column(data: pa.ChunkedArray, name: str, label: str, scan, text) -> Column:
     if scan is not None:
         scan()
     raise DataError(f"{label}: column '{name}' holds {kind}; expected numbers or text")
+
+
+def read_csv_chunks(path: Path, label: str, chunk_rows: int) -> tuple[tuple[str, ...], Iterator[tuple[Table, pa.RecordBatch]]]:
+    """A CSV streamed in record batches: its column names (checked now), and for each chunk
+    of at most ``chunk_rows`` rows a Table of it (messages name the file's lines) with the
+    cells as written. Every cell is read as text, so that a word far down is named, not fatal."""
+    try:
+        names = tuple(pa_csv.open_csv(path, convert_options=pa_csv.ConvertOptions(
+            strings_can_be_null=False)).schema.names)
+    except OSError as exc:
+        raise unreadable(label, exc) from None
+    except pa.ArrowInvalid:
+        _scan_csv(path, label)
+        raise DataError(f"{label}: not a readable CSV file") from None
+    stripped = tuple(n.strip() for n in names)
+    if "" in stripped or len(set(stripped)) < len(stripped):
+        _scan_csv(path, label)
+    convert = pa_csv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False)
+    return stripped, _csv_chunks(path, label, chunk_rows, stripped, convert)
+
+
+def read_parquet_chunks(path: Path, label: str, chunk_rows: int) -> tuple[tuple[str, ...], Iterator[tuple[Table, pa.RecordBatch]]]:
+    """A Parquet file streamed in record batches of at most ``chunk_rows`` rows, as
+    ``read_csv_chunks`` gives a CSV (messages name rows)."""
+    import pyarrow.parquet as pq
+
+    try:
+        source = pq.ParquetFile(path)
+    except OSError as exc:
+        raise unreadable(label, exc) from None
+    except (pa.ArrowException, ValueError) as exc:
+        raise DataError(f"{label}: not a readable Parquet file ({exc})") from None
+
+    def chunks() -> Iterator[tuple[Table, pa.RecordBatch]]:
+        first = 0
+        for batch in source.iter_batches(batch_size=chunk_rows):
+            table = pa.Table.from_batches([batch])
+            columns = _columns([table], label, None, None)
+            yield Table(label, columns, lambda rows, at=first: np.asarray(rows) + at + 1, "row"), batch
+            first += batch.num_rows
+
+    return tuple(source.schema_arrow.names), chunks()
+
+
+def _csv_chunks(path: Path, label: str, chunk_rows: int, names: tuple[str, ...],
+                convert: pa_csv.ConvertOptions) -> Iterator[tuple[Table, pa.RecordBatch]]:
+    lines = _LineIndex(path, label)
+    reader = pa_csv.open_csv(path, read_options=pa_csv.ReadOptions(block_size=BATCH_BYTES),
+                             convert_options=convert)
+    first = 0
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowInvalid:
+            _scan_csv(path, label)
+            raise DataError(f"{label}: not a readable CSV file") from None
+        for start in range(0, batch.num_rows, chunk_rows):
+            part = batch.slice(start, chunk_rows)
+            columns = {name: _text_column(part.column(j)) for j, name in enumerate(names)}
+            yield Table(label, columns, lambda rows, at=first: lines(np.asarray(rows) + at), "line"), part
+            first += part.num_rows
+
+
+def _text_column(cells: pa.Array) -> Column:
+    """Cells read as text: numbers when every one parses, else judged cell by distinct cell."""
+    try:
+        return Column.from_numbers(pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False))
+    except pa.ArrowInvalid:
+        encoded = pc.dictionary_encode(cells)
+        return Column.from_words(encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist())
 
 
 def _one_array(data: pa.ChunkedArray) -> pa.Array:

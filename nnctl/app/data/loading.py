@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.app.data.columnar import read_csv, read_parquet
+from nnctl.app.data.columnar import read_csv, read_csv_chunks, read_parquet, read_parquet_chunks
 from nnctl.app.data.imputer import FILLS
 from nnctl.app.data.labels import list_names, natural_sorted
 from nnctl.app.data.memory import load_numeric_npz
@@ -54,6 +54,14 @@ def read_tables(path: Path, label: str) -> tuple[Table, Table | None]:
     if kind == "parquet":
         return read_parquet(path, label), None
     return read_csv(path, label), None
+
+
+def read_chunks_of(path: Path, label: str, chunk_rows: int):
+    """A CSV or Parquet file in chunks of rows: (column names, iterator of (Table, the chunk's
+    arrow record batch)); see ``columnar.read_csv_chunks``."""
+    if reader_for(path) == "parquet":
+        return read_parquet_chunks(path, label, chunk_rows)
+    return read_csv_chunks(path, label, chunk_rows)
 
 
 @functools.lru_cache(maxsize=1)
@@ -166,6 +174,21 @@ def _unseen_notes(where: str, unseen: Mapping[str, np.ndarray]) -> list[str]:
         notes.append(f"{where}: column '{column}' has {len(values)} row(s) with categories not seen"
                      f" in training ({shown}); encoded as all zeros")
     return notes
+
+
+def raw_features(table: Table, prep: Preprocessor) -> dict[str, Any]:
+    """The feature columns of ``table`` ready for ``prep.encode``, every bad cell named at once;
+    missing cells are allowed only where ``prep`` fills them (rows are never dropped here)."""
+    bad = BadCells(table)
+    fill = prep.missing in FILLS
+    for name in prep.feature_columns:
+        if name in prep.categorical:
+            if not fill:
+                table.check_present(name, bad)
+        else:
+            table.check_numbers(name, bad, allow_missing=fill)
+    bad.raise_any()
+    return _raw_columns(table, prep.feature_columns, tuple(prep.categorical))
 
 
 def transform_file(path: Path, prep: Preprocessor, dtype: Any = np.float32,
