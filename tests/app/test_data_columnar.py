@@ -170,3 +170,18 @@ def test_reuse_parsed_reads_the_file_once(tmp_path, monkeypatch):
     Path(source).write_text(_csv(_rows(41)))  # other bytes: read again
     assert len(load_splits(Data(source=source), rng(2), reuse_parsed=True).X_train) == 41
     assert len(reads) == 2
+
+
+def test_batches_typed_by_their_first_batch_fall_back_to_one_read(tmp_path, monkeypatch):
+    # integers, then decimals and a word category far below the first batch
+    body = "".join(f"{i},{i % 2},{'ab'[i % 2]}\n" for i in range(200)) + "2.5,7,c\n3.25,1,a\n"
+    source = write(tmp_path, "late.csv", "n,k,y\n" + body)
+    data = Data(source=source, categorical=["k"], normalize="standard", split=Split(validation=0.25))
+    whole = load_splits(data, rng(4))
+    import nnctl.app.data.columnar as columnar
+
+    monkeypatch.setattr(columnar, "STREAM_BYTES", 64)
+    streamed = load_splits(data, rng(4))
+    for name in SPLITS:
+        np.testing.assert_array_equal(getattr(whole, name), getattr(streamed, name), err_msg=name)
+    assert streamed.prep.categorical["k"] == ("0", "1", "7")

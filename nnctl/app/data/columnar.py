@@ -28,7 +28,8 @@ from nnctl.app.errors import DataError
 
 # every upper/lower-case spelling of the missing-value words, as pyarrow compares exactly
 NULLS = sorted({"".join(c) for w in MISSING for c in itertools.product(*({ch.lower(), ch.upper()} for ch in w))})
-BATCH_BYTES = 1 << 22  # bytes of CSV per record batch when streaming
+BATCH_BYTES = 1 << 22  # bytes of CSV per record batch when predicting in chunks
+STREAM_BYTES = 1 << 24  # bytes of CSV per record batch when reading a whole file
 
 
 def read_csv(path: Path, label: str) -> Table:
@@ -60,10 +61,13 @@ def read_parquet(path: Path, label: str) -> Table:
 def _arrow_csv(path: Path, label: str) -> pa.Table:
     convert = pa_csv.ConvertOptions(null_values=NULLS, strings_can_be_null=True,
                                     quoted_strings_can_be_null=True)
-    for newlines_in_values in (False, True):  # quoted line breaks are rare and slow the parse
+    for newlines_in_values in (None, False, True):  # quoted line breaks are rare and slow the parse
         try:
-            table = pa_csv.read_csv(path, parse_options=pa_csv.ParseOptions(newlines_in_values=newlines_in_values),
-                                    convert_options=convert)
+            if newlines_in_values is None:
+                table = _streamed(path, convert)
+            else:
+                table = pa_csv.read_csv(path, parse_options=pa_csv.ParseOptions(newlines_in_values=newlines_in_values),
+                                        convert_options=convert)
         except OSError as exc:
             raise unreadable(label, exc) from None
         except pa.ArrowInvalid:
@@ -76,6 +80,15 @@ def _arrow_csv(path: Path, label: str) -> pa.Table:
         return table.rename_columns(names)  # stripped; pyarrow keeps the spaces
     _scan_csv(path, label)  # raises, naming the line
     raise DataError(f"{label}: not a readable CSV file")
+
+
+def _streamed(path: Path, convert: pa_csv.ConvertOptions) -> pa.Table:
+    """The CSV read in record batches of ``STREAM_BYTES``, kept typed: no parse buffers of the
+    whole file at once. Column types come from the first batch, so a later cell that does not
+    fit them raises ``ArrowInvalid`` and the caller reads the whole file at once instead."""
+    reader = pa_csv.open_csv(path, read_options=pa_csv.ReadOptions(block_size=STREAM_BYTES),
+                             convert_options=convert)
+    return pa.Table.from_batches(list(reader), schema=reader.schema)
 
 
 def _columns(arrow: list[pa.Table], label: str, scan, texts) -> dict[str, Column]:
