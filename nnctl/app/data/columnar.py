@@ -55,6 +55,10 @@ def read_parquet(path: Path, label: str) -> Table:
         raise DataError(f"{label}: no columns")
     if arrow[0].num_rows == 0:
         raise DataError(f"{label}: no data rows")
+    names = arrow[0].column_names
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DataError(f"{label}: duplicate column name '{twice[0]}'")
     return Table(label, _columns(arrow, label, None, None), None, "row")
 
 
