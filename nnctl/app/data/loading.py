@@ -108,7 +108,7 @@ def load_table_splits(path: Path, data: Any, rng: np.random.Generator, dtype: An
     raws = [_raw_columns(t, features, categorical) for t in tables]
     train = parts[0]
     prep = Preprocessor.fit(
-        {k: v[train] for k, v in raws[0].items()}, task=task, target=target,
+        raws[0], rows=train, task=task, target=target,
         feature_columns=features, categorical=categorical, normalize=data.normalize,
         classes=classes, y=ys[0][train] if task == "regression" else None,
         scale_target=bool(data.scale_target), missing=missing, label=label,

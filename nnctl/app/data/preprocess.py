@@ -15,7 +15,7 @@ import numpy as np
 from nnctl.app.data import imputer
 from nnctl.app.data.labels import (Coded, canonical_label, distinct, label_codes, list_names, map_distinct,
                                    natural_sorted, number_label)
-from nnctl.app.data.scalers import block_rows, check_normalize, fit_scaler, target_scaling
+from nnctl.app.data.scalers import block_rows, check_normalize, fit_columns, fit_scaler, target_scaling
 from nnctl.app.errors import DataError
 
 
@@ -107,20 +107,36 @@ class Preprocessor:
         scale_target: bool = False,
         missing: str = "error",
         label: str = "data",
+        rows: np.ndarray | None = None,
     ) -> Preprocessor:
-        """Fit fills, categories, input scaling and target scaling on training rows ``raw`` (and ``y``)."""
+        """Fit fills, categories, input scaling and target scaling on training rows ``raw`` (and
+        ``y``); with ``rows``, on those rows of ``raw`` (taken one column at a time)."""
         check_normalize(normalize)
         wanted = set(categorical)
-        fills = imputer.fit_fills({c: raw[c] for c in feature_columns}, tuple(wanted), missing, label)
-        filled = {c: imputer.fill(c, raw[c], fills, c in wanted) for c in feature_columns if c in wanted}
-        categories = {c: natural_sorted(distinct(filled[c])) for c in feature_columns if c in wanted}
+
+        def take(name: str) -> Any:
+            values = raw[name] if isinstance(raw[name], Coded) else np.asarray(raw[name]).reshape(-1)
+            return values if rows is None else values[rows]
+
+        fills = {}
+        if missing in imputer.FILLS:
+            fills = imputer.fit_fills({c: take(c) for c in feature_columns}, tuple(wanted), missing, label)
+        categories = {c: natural_sorted(distinct(imputer.fill(c, take(c), fills, True)))
+                      for c in feature_columns if c in wanted}
         n_units = sum(len(categories.get(c, (c,))) for c in feature_columns)
         target_mean, target_scale = target_scaling(task, y, scale_target)
         identity = cls(task, tuple(feature_columns), target, categories, "none",
                        np.zeros(n_units), np.ones(n_units),
                        tuple(classes) if classes is not None else None, target_mean, target_scale, fills, missing)
-        Z, _ = identity.encode(raw)
-        offset, scale = fit_scaler(Z, identity.numeric_units, normalize)
+        numeric = [c for c in feature_columns if c not in wanted]
+        offset, scale = np.zeros(n_units), np.ones(n_units)
+        if normalize != "none" and numeric:
+            # the numeric units' block of the encoded rows, built column by column
+            cols = np.empty((len(take(numeric[0])), len(numeric)), order="F")  # as Z[:, mask] is
+            for i, name in enumerate(numeric):
+                cols[:, i] = identity._raw_column(name, take(name))
+            units = identity.numeric_units
+            offset[units], scale[units] = fit_columns(cols, normalize)
         return identity.with_scaling(offset, scale, normalize=normalize)
 
     def with_scaling(self, offset: np.ndarray, scale: np.ndarray, target_mean: np.ndarray | None = None,

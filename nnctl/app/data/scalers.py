@@ -30,7 +30,14 @@ def fit_scaler(Z: np.ndarray, numeric: np.ndarray, normalize: str) -> tuple[np.n
     offset, scale = np.zeros(Z.shape[1]), np.ones(Z.shape[1])
     if normalize == "none" or not numeric.any():
         return offset, scale
-    cols = Z[:, numeric]
+    offset[numeric], scale[numeric] = fit_columns(Z[:, numeric], normalize)
+    return offset, scale
+
+
+def fit_columns(cols: np.ndarray, normalize: str) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, scale) of each column of the float64 block ``cols`` (n, k). Give it in Fortran
+    order (each column contiguous, as ``Z[:, mask]`` is): NumPy then sums each column pairwise,
+    and the same layout keeps the same float results."""
     if normalize == "standard":
         centre, spread = cols.mean(axis=0), cols.std(axis=0)
     elif normalize == "minmax":
@@ -38,8 +45,7 @@ def fit_scaler(Z: np.ndarray, numeric: np.ndarray, normalize: str) -> tuple[np.n
     else:  # minmax_symmetric: [min, max] -> [-1, 1]
         lo, hi = cols.min(axis=0), cols.max(axis=0)
         centre, spread = (lo + hi) / 2, (hi - lo) / 2
-    offset[numeric], scale[numeric] = centre, safe_scale(spread, centre)
-    return offset, scale
+    return centre, safe_scale(spread, centre)
 
 
 def target_scaling(task: str, y: np.ndarray | None, scale_target: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
