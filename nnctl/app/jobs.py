@@ -137,7 +137,8 @@ def _train(job: Job) -> JobResult:
     split_ss = seed_sequences(spec.seed)[0]
     load_dtype = np.float64 if job.val_rows is not None else dtype
     splits = data_mod.load_splits(spec.data, np.random.default_rng(split_ss), dtype=load_dtype,
-                                  base_dirs=[Path(b) for b in job.base_dirs])
+                                  base_dirs=[Path(b) for b in job.base_dirs],
+                                  reuse_parsed=True)  # the jobs of one process share one parsed copy
     if job.val_rows is not None:
         rows = Rows(*fold_arrays(splits, np.asarray(job.val_rows, dtype=np.int64), bool(spec.data.scale_target), dtype))
     else:

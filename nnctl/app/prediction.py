@@ -1,14 +1,13 @@
 """Predictions of a saved run: ``load_run`` (the Python API) and ``predict_file``
 (``nnctl predict``), both through the run's stored preprocessing.
 
-A CSV is read a chunk of rows at a time, so files larger than memory stream through;
-rows keep their order.
+A CSV or Parquet file is read a chunk of rows at a time (the data package's streaming
+readers), so files larger than memory stream through; rows keep their order.
 """
 
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.app.data_io import MISSING, canonical_label, list_names, read_npz_arrays
+from nnctl.app.data import raw_features, read_chunks_of
+from nnctl.app.data.labels import list_names
+from nnctl.app.data.npz import read_npz_arrays
 from nnctl.app.errors import DataError, UsageError
 from nnctl.app.evaluation import load_model
 from nnctl.app.notes import unused_columns_note
@@ -169,50 +170,15 @@ def read_chunks(path: Path, model: LoadedRun, keep: Sequence[str], chunk_rows: i
         _check_columns(label, [f"x{j}" for j in range(arrays.X.shape[1])], model, (), unused)
         return (([], {f"x{j}": arrays.X[s:s + chunk_rows, j] for j in range(arrays.X.shape[1])})
                 for s in range(0, len(arrays.X), chunk_rows))
-    try:
-        fh = open(path, encoding="utf-8-sig", newline="")
-    except FileNotFoundError:
-        raise DataError(f"{label}: file not found") from None
-    except OSError as exc:
-        raise DataError(f"{label}: cannot read file ({exc.strerror or exc})") from None
-    try:
-        reader = csv.reader(fh)
-        header = _csv_step(label, reader, lambda: next((r for r in reader if r), None))
-        if header is None:
-            raise DataError(f"{label}: empty file")
-        names = [c.strip() for c in header]
-        index = _check_columns(label, names, model, keep, unused)
-    except BaseException:
-        fh.close()
-        raise
-    return _csv_chunks(label, fh, reader, names, index, model, keep, chunk_rows)
+    names, chunks = read_chunks_of(path, label, chunk_rows)
+    _check_columns(label, names, model, keep, unused)
+    return ((_kept_cells(batch, keep), raw_features(table, model.prep)) for table, batch in chunks)
 
 
-def _csv_step(label: str, reader, step):
-    try:
-        return step()
-    except UnicodeDecodeError:
-        raise DataError(f"{label}: not valid UTF-8", hint="save the file as UTF-8") from None
-    except csv.Error as exc:
-        raise DataError(f"{label}, line {reader.line_num}: {exc}") from None
-
-
-def _csv_chunks(label, fh, reader, names, index, model, keep, chunk_rows):
-    with fh:
-        chunk: list[list[str]] = []
-        lines: list[int] = []
-        while (record := _csv_step(label, reader, lambda: next(reader, None))) is not None:
-            if not record:
-                continue
-            if len(record) != len(names):
-                raise DataError(f"{label}, line {reader.line_num}: {len(record)} cells, expected {len(names)} (ragged row)")
-            chunk.append(record)
-            lines.append(reader.line_num)
-            if len(chunk) == chunk_rows:
-                yield _chunk(label, chunk, lines, names, index, model, keep)
-                chunk, lines = [], []
-        if chunk:
-            yield _chunk(label, chunk, lines, names, index, model, keep)
+def _kept_cells(batch, keep: Sequence[str]) -> list[list[str]]:
+    """The kept columns' cells as written (numbers of a Parquet file as their shortest text)."""
+    index = {name.strip(): j for j, name in enumerate(batch.schema.names)}
+    return [["" if v is None else str(v) for v in batch.column(index[c]).to_pylist()] for c in keep]
 
 
 def _check_columns(label: str, names: Sequence[str], model: LoadedRun, keep: Sequence[str],
@@ -237,29 +203,3 @@ def _check_columns(label: str, names: Sequence[str], model: LoadedRun, keep: Seq
     if absent_keep:
         raise DataError(f"{label}: --keep column(s) {', '.join(repr(c) for c in absent_keep)} not found")
     return {name: j for j, name in enumerate(names)}
-
-
-def _chunk(label: str, records: list[list[str]], lines: list[int], names: Sequence[str], index: dict[str, int],
-           model: LoadedRun, keep: Sequence[str]) -> tuple[list[list[str]], dict[str, np.ndarray]]:
-    kept = [[r[index[c]] for r in records] for c in keep]
-    raw: dict[str, np.ndarray] = {}
-    for name in model.feature_columns:
-        j = index[name]
-        cells = [r[j].strip() for r in records]
-        for row, cell in enumerate(cells):
-            if cell.lower() in MISSING:
-                raise DataError(f"{label}, line {lines[row]}, column '{name}': missing value")
-        if name in model.prep.categorical:
-            raw[name] = np.array([canonical_label(c) for c in cells], dtype=str)
-            continue
-        values = np.empty(len(cells))
-        for row, cell in enumerate(cells):
-            try:
-                values[row] = float(cell)
-            except ValueError:
-                raise DataError(f"{label}, line {lines[row]}, column '{name}': '{cell}' is not a number") from None
-            if not math.isfinite(values[row]):
-                raise DataError(f"{label}, line {lines[row]}, column '{name}': '{cell}' is not a finite number")
-        raw[name] = values
-    return kept, raw
-

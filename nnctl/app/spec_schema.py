@@ -80,17 +80,21 @@ class SplitSpec(_Section):
 class DataSpec(_Section):
     """Where the rows come from and how they are prepared."""
 
-    source: str = Field(min_length=1, description="Path to a CSV or .npz file, or builtin:NAME.")
-    target: str | None = Field(None, min_length=1, description="CSV target column; null means the last column.")
+    source: str = Field(min_length=1, description="Path to a CSV, Parquet (.parquet) or .npz file, or builtin:NAME.")
+    target: str | None = Field(None, min_length=1, description="Target column; null means the last column.")
     task: Task | None = Field(None, description="classification or regression; null means inferred from the data.")
     categorical: list[Annotated[str, Field(min_length=1)]] = Field(
-        default_factory=list, description="CSV columns to one-hot encode."
+        default_factory=list, description="Columns to one-hot encode (text columns are, always)."
     )
     normalize: Literal["none", "minmax", "minmax_symmetric", "standard"] = Field(
         "standard", description="Input scaling, fitted on the training rows only."
     )
     scale_target: bool = Field(
         True, description="Regression: standardize targets for training; metrics stay in original units."
+    )
+    missing: Literal["error", "drop_rows", "mean", "median", "most_frequent"] = Field(
+        "error", description="Missing cells: an error naming them, drop their rows, or fill each feature column"
+        " with its training mean / median / most frequent value (categorical columns: the most frequent category)."
     )
     split: SplitSpec = Field(default=SplitSpec(), description="Validation and test fractions.")
 

@@ -36,6 +36,7 @@ class Data:
     categorical: list[str] = field(default_factory=list)
     normalize: str = "none"
     scale_target: bool = False
+    missing: str = "error"
     split: Split = Split()
 
 
@@ -57,7 +58,8 @@ def expect_error(data: Data, substring: str) -> DataError:
         load_splits(data, rng())
     message = info.value.message
     assert substring in message, message
-    assert "\n" not in message
+    first_word = substring.split(",")[0].split(":")[0]
+    assert all(line.startswith(first_word) for line in message.splitlines()), message  # one line per bad cell
     assert info.value.code == 2
     return info.value
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import nnctl.app.data as data_mod
-import nnctl.app.data_io as data_io
+import nnctl.app.data.loading as loading
+import nnctl.app.data.memory as memory
+import nnctl.app.data.sources as data_io
 from nnctl.app.data import load_splits
 from nnctl.app.errors import DataError
 from tests.app.test_data import BAD_NPZS, Data, Split, rng, save_npz
@@ -24,13 +25,12 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks of a few rows, so every block loop runs many times on small data."""
-    monkeypatch.setattr(data_mod, "CHUNK_ELEMS", 40)
     monkeypatch.setattr(data_io, "CHUNK_ELEMS", 40)
 
 
 def both_paths(path: str, data: Data, seed: int, dtype=np.float32):
-    fast = data_mod._load_numeric_npz(Path(path), data, rng(seed), np.dtype(dtype))
-    general = data_mod._load_table_splits(Path(path), data, rng(seed), dtype)
+    fast = memory.load_numeric_npz(Path(path), data, rng(seed), np.dtype(dtype))
+    general = loading.load_table_splits(Path(path), data, rng(seed), dtype)
     return fast, general
 
 
@@ -118,9 +118,9 @@ def test_splits_are_views_of_one_array_and_load_splits_takes_the_fast_path(tmp_p
     source = save_npz(tmp_path, "v.npz", X=X, y=np.arange(50) % 2)
 
     def no_table(*args, **kwargs):
-        raise AssertionError("read_table used")
+        raise AssertionError("read_tables used")
 
-    monkeypatch.setattr(data_mod, "read_table", no_table)
+    monkeypatch.setattr(loading, "read_tables", no_table)
     splits = load_splits(Data(source=source, normalize="standard", split=Split(0.2, 0.2)), rng())
     parts = [splits.X_train, splits.X_val, splits.X_test]
     assert [len(x) for x in parts] == [30, 10, 10]
@@ -135,7 +135,7 @@ def test_permute_rows_in_place():
     X = g.normal(size=(257, 3))
     for order in (g.permutation(257), np.arange(257), np.arange(257)[::-1].copy()):
         Y = X.copy()
-        data_mod._permute_rows(Y, order)
+        memory.permute_rows(Y, order)
         np.testing.assert_array_equal(Y, X[order])
 
 
@@ -152,7 +152,7 @@ def test_file_hash_streams_in_pieces(tmp_path, monkeypatch):
 def test_bad_npz_same_message_on_both_paths(tmp_path, name, arrays, expected):
     source = save_npz(tmp_path, name, **arrays)
     messages = []
-    for load in (data_mod._load_numeric_npz, data_mod._load_table_splits):
+    for load in (memory.load_numeric_npz, loading.load_table_splits):
         with pytest.raises(DataError) as info:
             load(Path(source), Data(source=source), rng(), np.dtype(np.float32))
         messages.append(info.value.message)
@@ -166,7 +166,7 @@ def test_first_non_finite_cell_is_column_first_across_blocks(tmp_path):
     X[30, 2] = -np.inf
     X[35, 2] = np.nan
     source = save_npz(tmp_path, "bad.npz", X=X, y=np.arange(40) % 2)
-    for load in (data_mod._load_numeric_npz, data_mod._load_table_splits):
+    for load in (memory.load_numeric_npz, loading.load_table_splits):
         with pytest.raises(DataError, match=r"row 31, column 'x2': '-inf' is not a finite number"):
             load(Path(source), Data(source=source), rng(), np.dtype(np.float32))
 

@@ -13,7 +13,7 @@ import pytest
 onnx = pytest.importorskip("onnx", reason="ONNX export needs the onnx extra")
 ort = pytest.importorskip("onnxruntime", reason="checking the exported graph needs onnxruntime")
 
-from nnctl.app.data_io import canonical_label  # noqa: E402
+from nnctl.app.data.labels import canonical_label  # noqa: E402
 from nnctl.app.export import IR_VERSION, ML_OPSET, OPSET  # noqa: E402
 from nnctl.app.prediction import predict_file  # noqa: E402
 from nnctl.app.runs import RunStore  # noqa: E402
