@@ -17,9 +17,11 @@ order of the run's feature columns; each categorical column is a string input of
 ensemble becomes one graph: the members' mean output, and for ``combine: vote`` each
 row's majority class (ties go to the larger summed probability, then the lower index).
 
-A stored transform added to the preprocessing gets its own function below, applied where
-``Preprocessor.encode`` applies it (a missing-value imputer: ``ai.onnx.ml.Imputer`` on
-``X`` before the units are assembled).
+Missing values (``data.missing: mean | median | most_frequent``) are filled as
+``Preprocessor.encode`` fills them: a NaN in ``X`` takes its column's stored fill, and a
+categorical cell spelled as a missing value ('', NA, N/A, ?, null in the usual cases)
+takes the one-hot units of the column's fill category.  Each stored transform has its own
+function below.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from nnctl.app.data.labels import MISSING
 from nnctl.app.errors import NnctlError, UsageError
 
 OPSET = 17
@@ -146,7 +149,8 @@ def build_model(net, prep, name: str = "nnctl"):
     import nnctl
 
     g = _Graph(onnx)
-    x = scale_inputs(g, prep, assemble_units(g, prep, numeric_input(g, prep), one_hot_inputs(g, prep)))
+    x = scale_inputs(g, prep, assemble_units(g, prep, fill_numbers(g, prep, numeric_input(g, prep)),
+                                             one_hot_inputs(g, prep)))
     x = g.node("Cast", [x], to=g.tensor_type(net.dtype))
     members = getattr(net, "members", None)
     if members is None or getattr(net, "combine", None) == "best":
@@ -181,15 +185,36 @@ def numeric_input(g: "_Graph", prep) -> str | None:
     return g.input(numeric_input_name(prep), g.onnx.TensorProto.DOUBLE, [None, len(numeric)])
 
 
+MISSING_SPELLINGS = sorted({v for m in MISSING for v in (m, m.upper(), m.capitalize())})
+"""The spellings of a missing categorical cell the graph recognizes (the reader's ``MISSING``
+in lower, upper and capitalized case)."""
+
+
+def fill_numbers(g: "_Graph", prep, x: str | None) -> str | None:
+    """``X`` with each NaN replaced by its column's stored fill: Where(IsNaN(X), fill, X)."""
+    numeric = [c for c in prep.feature_columns if c not in prep.categorical]
+    if x is None or not any(c in prep.fills for c in numeric):
+        return x
+    fill = np.array([[float(prep.fills[c]) if c in prep.fills else np.nan for c in numeric]])
+    return g.node("Where", [g.node("IsNaN", [x]), g.const(fill), x])
+
+
 def one_hot_inputs(g: "_Graph", prep) -> dict[str, str]:
     """Per categorical column, a string input [N, 1] and its one-hot units [N, C] (float64):
     unit j is 1 where the label equals the j-th training category; an unseen label gives
-    all zeros, as ``Preprocessor.encode`` codes it."""
+    all zeros, as ``Preprocessor.encode`` codes it; a missing cell, where the column has a
+    stored fill, gives the fill category's units."""
     out = {}
     for column, categories in prep.categorical.items():
         name = g.input(column, g.onnx.TensorProto.STRING, [None, 1])
         coded = g.node("OneHotEncoder", [name], domain="ai.onnx.ml", cats_strings=list(categories), zeros=1)
-        out[column] = g.node("Cast", [g.node("Flatten", [coded], axis=1)], to=g.onnx.TensorProto.DOUBLE)
+        units = g.node("Cast", [g.node("Flatten", [coded], axis=1)], to=g.onnx.TensorProto.DOUBLE)
+        if column in prep.fills:
+            absent = g.node("OneHotEncoder", [name], domain="ai.onnx.ml", cats_strings=MISSING_SPELLINGS, zeros=1)
+            hit = g.node("ReduceMax", [g.node("Flatten", [absent], axis=1)], axes=[1], keepdims=1)
+            filled = (np.asarray(categories) == str(prep.fills[column])).astype(np.float64)[None, :]
+            units = g.node("Where", [g.node("Cast", [hit], to=g.onnx.TensorProto.BOOL), g.const(filled), units])
+        out[column] = units
     return out
 
 

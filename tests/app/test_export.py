@@ -13,7 +13,7 @@ import pytest
 onnx = pytest.importorskip("onnx", reason="ONNX export needs the onnx extra")
 ort = pytest.importorskip("onnxruntime", reason="checking the exported graph needs onnxruntime")
 
-from nnctl.app.data.labels import canonical_label  # noqa: E402
+from nnctl.app.data.labels import canonical_label, is_missing  # noqa: E402
 from nnctl.app.export import IR_VERSION, ML_OPSET, OPSET  # noqa: E402
 from nnctl.app.prediction import predict_file  # noqa: E402
 from nnctl.app.runs import RunStore  # noqa: E402
@@ -66,7 +66,8 @@ def _feeds(info: dict, data: Path) -> dict[str, np.ndarray]:
             (column,) = spec["columns"]
             feeds[spec["name"]] = np.array([[canonical_label(r[column].strip())] for r in records], dtype=object)
         else:
-            feeds[spec["name"]] = np.array([[float(r[c]) for c in spec["columns"]] for r in records])
+            feeds[spec["name"]] = np.array([[np.nan if is_missing(r[c]) else float(r[c]) for c in spec["columns"]]
+                                            for r in records])
     return feeds
 
 
@@ -156,6 +157,21 @@ def test_string_column_is_one_hot_coded_inside_the_graph(tmp_path: Path) -> None
     unseen = tmp_path / "unseen.csv"
     unseen.write_text("width,colour,height\n4.5,purple,0.3\n6.0,red,-2.0\n")
     _check_matches(runs, run_id, unseen, tmp_path)
+
+
+@pytest.mark.parametrize("strategy", ["mean", "median", "most_frequent"])
+def test_missing_cells_are_filled_inside_the_graph_as_predict_fills_them(strategy: str, tmp_path: Path) -> None:
+    data = _mixed_csv(tmp_path / "mixed.csv")
+    lines = data.read_text().splitlines()
+    for k in range(3, len(lines), 9):  # blank some widths, heights and colours
+        cells = lines[k].split(",")
+        cells[k % 3] = "" if k % 2 else "NA"
+        lines[k] = ",".join(cells)
+    data.write_text("\n".join(lines) + "\n")
+    runs = tmp_path / "runs"
+    run_id = _train(runs, _spec(tmp_path / "mixed.yaml", data), f"data.missing={strategy}")
+    checked = _check_matches(runs, run_id, data, tmp_path)
+    assert len(checked["rows"]) == len(lines) - 1
 
 
 def test_regression_with_a_string_column(tmp_path: Path) -> None:
