@@ -19,6 +19,7 @@ import numpy as np
 from nnctl.app.data_io import (
     BUILTINS,
     CHUNK_ELEMS,
+    NpzArrays,
     Table,
     canonical_label,
     data_dir,
@@ -30,6 +31,7 @@ from nnctl.app.data_io import (
     read_table,
     resolve_source,
 )
+from nnctl.app import idx
 from nnctl.app.errors import DataError
 
 __all__ = [
@@ -335,6 +337,10 @@ def load_splits(data: Any, rng: np.random.Generator, dtype: Any = np.float32,
     An NPZ without declared categorical columns takes a low-memory path (``_load_numeric_npz``);
     it gives the same splits, transform and hash as the general one.
     """
+    idx_source = idx.find_idx_source(data, base_dirs)
+    if idx_source is not None:
+        idx.check_target(data)
+        return _numeric_splits(*idx.read_idx_source(idx_source), data, rng, np.dtype(dtype))
     path = resolve_source(data.source, base_dirs)
     if path.suffix.lower() == ".npz" and not data.categorical:
         return _load_numeric_npz(path, data, rng, np.dtype(dtype))
@@ -389,7 +395,13 @@ def _load_numeric_npz(path: Path, data: Any, rng: np.random.Generator, dtype: np
     """
     label = data.source
     data_hash = file_sha256(path, label)
-    npz = read_npz_arrays(path, label)
+    return _numeric_splits(read_npz_arrays(path, label), data_hash, data, rng, dtype)
+
+
+def _numeric_splits(npz: NpzArrays, data_hash: str, data: Any, rng: np.random.Generator,
+                    dtype: np.dtype) -> Splits:
+    """Splits from all-numeric arrays (an NPZ's or IDX files'), as ``_load_numeric_npz`` describes."""
+    label = data.source
     table, test_table = npz.targets, npz.test_targets
     target = _target_column(table, data.target)
     features = tuple(f"x{j}" for j in range(npz.X.shape[1]))
