@@ -54,7 +54,7 @@ from nnctl.engine.callbacks import metric_mode
 DEFAULT_FOLDS = 10
 EPOCH_RULE = "argmin over epochs of the validation metric averaged over folds (argmax for accuracy)"
 _NOT_SEARCHABLE = {
-    "seed": "it would change the rows", "data.source": "it would change the rows",
+    "seed": "it would change the rows", "data.source": "it would change the rows", "data.labels": "it would change the rows",
     "data.target": "it would change the rows", "data.task": "it would change the rows",
     "data.split": "it would change the rows", "stopping": "folds and the final model train without stopping criteria",
     "name": "it names the run", "search": "it describes the search", "restarts": "restarts apply to the final model",
