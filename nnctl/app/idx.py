@@ -146,7 +146,9 @@ def _find_file(folder: Path, name: str) -> Path | None:
 
 def read_idx_bytes(raw: bytes, label: str) -> np.ndarray:
     """Parse one IDX file's bytes (gzip-compressed or not) into an array of its sizes, native byte order."""
+    stored = "file"
     if raw[:2] == b"\x1f\x8b":
+        stored = "decompressed file"
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
@@ -166,7 +168,7 @@ def read_idx_bytes(raw: bytes, label: str) -> np.ndarray:
     if len(raw) - start != expected:
         sizes = " x ".join(str(s) for s in shape)
         raise DataError(f"{label}: wrong size: the header promises {sizes} values of {dtype.itemsize} byte(s)"
-                        f" ({start + expected:,} bytes) but the file has {len(raw):,} bytes")
+                        f" ({start + expected:,} bytes) but the {stored} has {len(raw):,} bytes")
     array = np.frombuffer(raw, dtype=dtype, offset=start).reshape(shape)
     return array.astype(dtype.newbyteorder("="), copy=False) if dtype.byteorder == ">" else array
 
