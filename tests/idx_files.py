@@ -46,3 +46,15 @@ def write_folder(folder: Path, n_train: int = 60, n_test: int | None = 30, gz: b
         write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", labels)
     return folder
+
+
+def unshipped_data_args(config: Path, tmp_path: Path) -> list[str]:
+    """``--set data.source=...`` pointing a shipped config whose data is not shipped (an IDX
+    folder such as data/fashion-mnist/) at a small folder of 28 x 28 images; [] for the others."""
+    import yaml
+
+    source = yaml.safe_load(config.read_text(encoding="utf-8"))["data"]["source"]
+    if source.startswith("builtin:"):
+        return []
+    folder = write_folder(tmp_path / Path(source).name, n_train=60, n_test=20, side=28)
+    return ["--set", f"data.source={folder}"]

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.cli._helpers import CONFIGS, nnctl, nnctl_subprocess
-from tests.idx_files import idx_bytes, write_folder
+from tests.idx_files import idx_bytes, unshipped_data_args, write_folder
 
 SPEC = """\
 name: idx
@@ -93,9 +93,14 @@ def test_schema_describes_idx_sources():
     assert "t10k-" in data["source"]["description"]
 
 
-def test_fashion_mnist_config_points_at_the_idx_folder():
-    spec = yaml.safe_load((CONFIGS / "fashion_mnist.yaml").read_text(encoding="utf-8"))
+def test_fashion_mnist_config_points_at_the_idx_folder(tmp_path):
+    config = CONFIGS / "fashion_mnist.yaml"
+    spec = yaml.safe_load(config.read_text(encoding="utf-8"))
     assert spec["data"]["source"].rstrip("/") == "data/fashion-mnist"
-    out = nnctl("validate", CONFIGS / "fashion_mnist.yaml", "--json")
+    out = nnctl("validate", config, "--json", *unshipped_data_args(config, tmp_path))
     assert out.exit_code == 0, out.output
-    assert out.json()["spec"]["data"]["task"] in (None, "classification")
+    resolved = out.json()["spec"]
+    assert resolved["data"]["task"] == "classification"
+    assert resolved["stopping"]["early_stopping"]["metric"] == "val_accuracy"
+    out = nnctl("validate", config, *unshipped_data_args(config, tmp_path))
+    assert "network 784-" in out.stdout and "rows train/val/test 54/6/20" in out.stdout
