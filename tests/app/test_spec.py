@@ -235,7 +235,7 @@ def test_many_problems_reported_together() -> None:
     )
     lines = spec_error(text).splitlines()
     assert lines == [
-        "data.normalise: unknown key (line 3); did you mean 'normalize'? expected one of source, target, task, "
+        "data.normalise: unknown key (line 3); did you mean 'normalize'? expected one of source, labels, target, task, "
         "categorical, normalize, scale_target, split",
         "model.layers[0].units: expected an integer, got '8' (a string) (line 6)",
         "model.layers[0].activation: unknown activation 'relux' (line 7); did you mean 'relu'? "
