@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nnctl.app import idx
 from nnctl.app.data_io import (
     BUILTINS,
     CHUNK_ELEMS,
@@ -31,7 +32,6 @@ from nnctl.app.data_io import (
     read_table,
     resolve_source,
 )
-from nnctl.app import idx
 from nnctl.app.errors import DataError
 
 __all__ = [
