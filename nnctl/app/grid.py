@@ -13,7 +13,7 @@ from nnctl.app.spec import parse_spec
 from nnctl.app.spec_overrides import read_yaml_value
 
 _NOT_SEARCHABLE = {
-    "seed": "it would change the rows", "data.source": "it would change the rows",
+    "seed": "it would change the rows", "data.source": "it would change the rows", "data.labels": "it would change the rows",
     "data.target": "it would change the rows", "data.task": "it would change the rows",
     "data.split": "it would change the rows", "stopping": "folds and the final model train without stopping criteria",
     "name": "it names the run", "search": "it describes the search", "restarts": "restarts apply to the final model",

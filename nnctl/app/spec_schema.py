@@ -80,8 +80,18 @@ class SplitSpec(_Section):
 class DataSpec(_Section):
     """Where the rows come from and how they are prepared."""
 
-    source: str = Field(min_length=1, description="Path to a CSV, Parquet (.parquet) or .npz file, or builtin:NAME.")
-    target: str | None = Field(None, min_length=1, description="Target column; null means the last column.")
+    source: str = Field(
+        min_length=1,
+        description="Path to a CSV, Parquet (.parquet) or .npz file; an IDX folder (train-images-idx3-ubyte[.gz] and "
+        "train-labels-idx1-ubyte[.gz], plus the t10k- pair as the test split when present); "
+        "an IDX images file (*idx3-ubyte[.gz]); or builtin:NAME.",
+    )
+    labels: str | None = Field(
+        None, min_length=1,
+        description="IDX: the labels file (*idx1-ubyte[.gz]) of an IDX images source; null means the "
+        "images file's name with images/idx3 turned into labels/idx1.",
+    )
+    target: str | None = Field(None, min_length=1, description="Target column (CSV, Parquet); null means the last column.")
     task: Task | None = Field(None, description="classification or regression; null means inferred from the data.")
     categorical: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=list, description="Columns to one-hot encode (text columns are, always)."

@@ -121,8 +121,8 @@ def test_many_problems_reported_together() -> None:
     )
     lines = spec_error(text).splitlines()
     assert lines == [
-        "data.normalise: unknown key (line 3); did you mean 'normalize'? expected one of source, target, task, "
-        "categorical, normalize, scale_target, missing, split",
+        "data.normalise: unknown key (line 3); did you mean 'normalize'? expected one of source, "
+        "labels, target, task, categorical, normalize, scale_target, missing, split",
         "model.layers[0].units: expected an integer, got '8' (a string) (line 6)",
         "model.layers[0].activation: unknown activation 'relux' (line 7); did you mean 'relu'? "
         "expected one of sigmoid, tanh, relu, leaky_relu, linear",

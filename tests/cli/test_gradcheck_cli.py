@@ -7,13 +7,14 @@ import pytest
 from nnctl.engine import activations
 from nnctl.engine.activations import Activation, sigmoid, tanh
 from tests.cli._helpers import CONFIGS, nnctl
+from tests.idx_files import unshipped_data_args
 
 SHIPPED = sorted(CONFIGS.glob("*.yaml"))
 
 
 @pytest.mark.parametrize("config", SHIPPED, ids=[p.stem for p in SHIPPED])
-def test_gradcheck_passes_for_every_shipped_config(config) -> None:
-    out = nnctl("gradcheck", config, "--samples", "15", "--json")
+def test_gradcheck_passes_for_every_shipped_config(config, tmp_path) -> None:
+    out = nnctl("gradcheck", config, "--samples", "15", "--json", *unshipped_data_args(config, tmp_path))
     assert out.exit_code == 0, out.output
     result = out.json()
     assert result["passed"] is True and result["tolerance"] == 1e-6

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from tests.cli._helpers import CONFIGS, nnctl, nnctl_subprocess
+from tests.idx_files import unshipped_data_args
 
 SHIPPED = sorted(CONFIGS.glob("*.yaml"))
 
@@ -17,8 +18,8 @@ def test_configs_are_shipped() -> None:
 
 
 @pytest.mark.parametrize("config", SHIPPED, ids=[p.stem for p in SHIPPED])
-def test_every_shipped_config_validates(config) -> None:
-    out = nnctl("validate", config)
+def test_every_shipped_config_validates(config, tmp_path) -> None:
+    out = nnctl("validate", config, *unshipped_data_args(config, tmp_path))
     assert out.exit_code == 0, out.output
     assert out.stdout.startswith(f"{config}: valid (")
     assert "error" not in out.stderr

@@ -17,7 +17,8 @@ import numpy as np
 from nnctl.app.data.columnar import read_csv, read_csv_chunks, read_parquet, read_parquet_chunks
 from nnctl.app.data.imputer import FILLS
 from nnctl.app.data.labels import list_names, natural_sorted
-from nnctl.app.data.memory import load_numeric_npz
+from nnctl.app.data import idx
+from nnctl.app.data.memory import load_numeric_npz, numeric_splits
 from nnctl.app.data.npz import read_npz
 from nnctl.app.data.preprocess import Preprocessor
 from nnctl.app.data.sources import file_sha256, reader_for, resolve_source
@@ -79,6 +80,10 @@ def load_splits(data: Any, rng: np.random.Generator, dtype: Any = np.float32,
     parsed file is kept for the next call on the same bytes in this process (the jobs of a
     cross-validation), instead of being read again.
     """
+    idx_source = idx.find_idx_source(data, base_dirs)
+    if idx_source is not None:
+        idx.check_target(data)
+        return numeric_splits(*idx.read_idx_source(idx_source), data, rng, np.dtype(dtype))
     path = resolve_source(data.source, base_dirs)
     if reader_for(path) == "npz" and not data.categorical:
         return load_numeric_npz(path, data, rng, np.dtype(dtype))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.app.data.npz import read_npz_arrays
+from nnctl.app.data.npz import NpzArrays, read_npz_arrays
 from nnctl.app.data.preprocess import Preprocessor
 from nnctl.app.data.scalers import block_rows, check_normalize, fit_scaler_rows, target_scaling
 from nnctl.app.data.sources import file_sha256
@@ -29,7 +29,15 @@ def load_numeric_npz(path: Path, data: Any, rng: np.random.Generator, dtype: np.
 
     label = data.source
     data_hash = file_sha256(path, label)
-    npz = read_npz_arrays(path, label)
+    return numeric_splits(read_npz_arrays(path, label), data_hash, data, rng, dtype)
+
+
+def numeric_splits(npz: NpzArrays, data_hash: str, data: Any, rng: np.random.Generator, dtype: np.dtype):
+    """``Splits`` from all-numeric arrays (an NPZ's or IDX files'), as ``load_numeric_npz``
+    describes."""
+    from nnctl.app.data.loading import Splits
+
+    label = data.source
     table, test_table = npz.targets, npz.test_targets
     target = target_column(table, data.target, npz=True)
     features = tuple(f"x{j}" for j in range(npz.X.shape[1]))

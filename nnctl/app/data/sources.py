@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,13 +24,16 @@ def reader_for(path: Path) -> str:
 
 
 def data_dir() -> Path:
-    """The built-in datasets' folder: ``$NNCTL_DATA_DIR``, else ``data/`` beside the package."""
+    """The built-in datasets' folder: ``$NNCTL_DATA_DIR``; else ``nnctl/datasets/`` where the
+    package is installed (a wheel carries ``data/`` there); else ``data/`` beside the package
+    (a source checkout or an editable install)."""
     override = os.environ.get("NNCTL_DATA_DIR")
     if override:
         return Path(override)
-    import nnctl
-
-    return Path(nnctl.__file__).resolve().parent.parent / "data"
+    installed = Path(str(importlib.resources.files("nnctl").joinpath("datasets"))).resolve()
+    if installed.is_dir():
+        return installed
+    return installed.parent.parent / "data"
 
 
 def resolve_source(source: str, base_dirs: Sequence[Path] = ()) -> Path:
