@@ -131,7 +131,7 @@ def core_left_for_prefetch() -> bool:
 
 def blas_threads() -> int:
     """The thread count of the BLAS library (threadpoolctl): the cores a training step may
-    use, and so its number of lanes (``engine/lanes.py``)."""
+    use, which the engine's choice of step depends on."""
     from threadpoolctl import threadpool_info
 
     return max((p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"), default=1)

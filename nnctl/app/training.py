@@ -272,7 +272,7 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
     t_val = target_matrix(splits.y_val, prep.task, p.units, dtype)
     has_val = len(splits.X_val) > 0
     config = fit_config(spec, prep, len(splits.X_train), metric)
-    config = replace(config, prefetch=core_left_for_prefetch(), lanes=blas_threads())
+    config = replace(config, prefetch=core_left_for_prefetch(), threads=blas_threads())
     best = BestWeights(best_metric(spec, has_val), restore=False)
     resumed_from = int(resume["fit.epoch"]) if resume is not None else None
     fixed = {**prep.to_arrays(), "fit.spec_hash": np.array(spec_hash(spec)), "fit.data_hash": np.array(splits.data_hash)}
@@ -325,7 +325,7 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
     metrics = _final_metrics(net, spec, splits)
     status = {"diverged": "diverged", "interrupted": "interrupted"}.get(result.stop_reason, "completed")
     summary = {
-        **base, "status": status, "stop_reason": result.stop_reason, "epochs": result.epochs,
+        **base, "status": status, "stop_reason": result.stop_reason, "epochs": result.epochs, "step": result.step,
         "best_epoch": best_epoch, "best_metric": {best.metric: _num(best.best)},
         "metrics": _json_metrics(metrics), "seconds": {"total": time.time() - started, "training": fit_seconds},
         "warnings": [*p.warnings, *(f.message for f in diagnosis.findings)],
