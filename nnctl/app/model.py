@@ -120,13 +120,13 @@ def fit_config(spec, prep, n_train: int, metric: str) -> FitConfig:
     )
 
 
-def core_left_for_prefetch() -> bool:
+def core_left_for_prefetch(threads: int | None = None) -> bool:
     """Whether the BLAS library leaves a core free for gathering the next minibatch: its
     thread count is below the cores this process may use (measured: with 2 BLAS threads
     on 2 cores, a gathering thread slows the products more than it saves)."""
     from nnctl.app.executors import default_workers
 
-    return blas_threads() < default_workers()
+    return (blas_threads() if threads is None else threads) < default_workers()
 
 
 def blas_threads() -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import nnctl
 from nnctl.app import data as data_mod
@@ -43,7 +44,7 @@ from nnctl.app.runs import RunDir, RunStore, iter_columns
 from nnctl.app.spec import dump_spec_yaml, lint, parse_spec, resolve, spec_to_dict
 from nnctl.engine.callbacks import BestWeights, Callback, GradientNorms
 from nnctl.engine.diagnosis import Diagnosis
-from nnctl.engine.trainer import fit
+from nnctl.engine.trainer import fit, step_threads
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,8 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
     t_val = target_matrix(splits.y_val, prep.task, p.units, dtype)
     has_val = len(splits.X_val) > 0
     config = fit_config(spec, prep, len(splits.X_train), metric)
-    config = replace(config, prefetch=core_left_for_prefetch(), threads=blas_threads())
+    threads = step_threads(net.sizes, config.batch_size, blas_threads())  # a rule of the shapes: same numbers each run
+    config = replace(config, prefetch=core_left_for_prefetch(threads), threads=threads)
     best = BestWeights(best_metric(spec, has_val), restore=False)
     resumed_from = int(resume["fit.epoch"]) if resume is not None else None
     fixed = {**prep.to_arrays(), "fit.spec_hash": np.array(spec_hash(spec)), "fit.data_hash": np.array(splits.data_hash)}
@@ -291,7 +293,7 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
     checkpointer.callbacks = cbs
     fit_started = time.time()
     try:
-        with stop_on_signals(stop):
+        with stop_on_signals(stop), threadpool_limits(limits=threads, user_api="blas"):
             result = fit(
                 net, _loss(spec, net), optimizer, splits.X_train, t_train, config, np.random.default_rng(p.train_ss),
                 splits.X_val if has_val else None, t_val if has_val else None, callbacks=cbs, resume=resume,
@@ -325,7 +327,8 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
     metrics = _final_metrics(net, spec, splits)
     status = {"diverged": "diverged", "interrupted": "interrupted"}.get(result.stop_reason, "completed")
     summary = {
-        **base, "status": status, "stop_reason": result.stop_reason, "epochs": result.epochs, "step": result.step,
+        **base, "status": status, "stop_reason": result.stop_reason, "epochs": result.epochs,
+        "step": {"kind": result.step, "blas_threads": threads},
         "best_epoch": best_epoch, "best_metric": {best.metric: _num(best.best)},
         "metrics": _json_metrics(metrics), "seconds": {"total": time.time() - started, "training": fit_seconds},
         "warnings": [*p.warnings, *(f.message for f in diagnosis.findings)],

@@ -54,6 +54,21 @@ class FitResult:
     step: str = "numpy"
 
 
+SMALL_STEP_FLOPS = 64e6
+"""Steps of fewer floating-point operations than this run on one BLAS thread
+(``step_threads``)."""
+
+
+def step_threads(sizes: Sequence[int], batch: int, available: int) -> int:
+    """The BLAS threads a fit's steps should use: one where a step's matrix products,
+    about 6 · batch · Σ fan_in · fan_out operations, are too small for a second thread to
+    pay for handing work over at every product (measured: docs/performance.md), else all
+    ``available``.  A rule of the shapes only, so that a spec, seed and machine always give
+    the same thread count, and so the same numbers."""
+    flops = 6 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return 1 if flops < SMALL_STEP_FLOPS else max(1, available)
+
+
 def make_step(model: MLP, loss: Loss, optimizer, config: FitConfig, rows: int, val_rows: int = 0) -> Step:
     """The step a fit takes: a compiled one where ``accel`` has one that makes this fit
     faster, else the plain step.  Both give the same numbers."""

@@ -23,8 +23,14 @@ from functools import lru_cache
 import numpy as np
 
 MIN_SIZE = 32_768
-"""Networks with fewer parameters take the plain step: their element-wise passes are
-cheap, and importing numba and loading its cached kernels (about 0.3 s) is not."""
+"""Networks with fewer parameters take the plain step: their element-wise passes cost
+little beside the matrix products."""
+
+MIN_WORK = 1e11
+"""Fits of fewer floating-point operations (about 6 · rows · epochs · Σ fan_in · fan_out)
+take the plain step: importing numba, loading its cached kernels and the self-check take
+about 0.4 s, which the compiled step's 15–20% saves back only after about 2 s of plain
+training on one core."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,10 @@ def enabled() -> bool:
 
 
 def worth_it(model, shape: FitShape) -> bool:
-    """Whether the compiled step makes this fit faster (measured: docs/performance.md)."""
-    return model.params.size >= MIN_SIZE
+    """Whether the compiled step makes this fit faster (measured: docs/performance.md): a
+    network of at least ``MIN_SIZE`` parameters and a fit of at least ``MIN_WORK``."""
+    weights = sum(a * b for a, b in zip(model.sizes[:-1], model.sizes[1:]))
+    return model.params.size >= MIN_SIZE and 6 * shape.rows * shape.epochs * weights >= MIN_WORK
 
 
 def make_step(model, loss, optimizer, reg, shape: FitShape):

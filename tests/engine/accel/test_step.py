@@ -29,6 +29,12 @@ class _Logs(Callback):
         self.rows.append({k: v for k, v in logs.items() if k != "seconds"})
 
 
+@pytest.fixture(autouse=True)
+def _short_fits_count(monkeypatch):
+    """The fits here are short; the compiled step serves them all the same."""
+    monkeypatch.setattr(accel, "MIN_WORK", 0)
+
+
 def _fit(monkeypatch, numba: str, *, optimizer="adam", output="softmax", loss="cross_entropy", hidden=("relu", "relu"),
          dtype=np.float32, batch=64, **config):
     monkeypatch.setenv("NNCTL_NUMBA", numba)
@@ -71,18 +77,25 @@ def test_a_fit_gives_the_same_numbers_whichever_step(monkeypatch, case):
     assert len(compiled[2]) == 3 and "val_loss" in compiled[2][0]
 
 
-def _make(monkeypatch, sizes, optimizer=None, numba="1"):
+def _make(monkeypatch, sizes, optimizer=None, numba="1", epochs=1):
     monkeypatch.setenv("NNCTL_NUMBA", numba)
     net = MLP(sizes, ["relu"] * (len(sizes) - 2), "softmax")
     opt = optimizer or make_optimizer("adam", net.params.size)
     return accel.make_step(net, get_loss("cross_entropy", "softmax"), opt, Regularization(),
-                           accel.FitShape(batch=128, rows=10_000))
+                           accel.FitShape(batch=128, rows=10_000, epochs=epochs))
 
 
 def test_make_step_serves_large_networks_only_and_obeys_the_switch(monkeypatch):
     assert _make(monkeypatch, BIG).name == "compiled"
     assert _make(monkeypatch, [64, 32, 10]) is None  # small: the plain step
     assert _make(monkeypatch, BIG, numba="0") is None
+
+
+def test_make_step_leaves_short_fits_to_the_plain_step(monkeypatch):
+    monkeypatch.setattr(accel, "MIN_WORK", 1e11)
+    work_per_epoch = 6 * 10_000 * (300 * 128 + 128 * 64 + 64 * 10)
+    assert _make(monkeypatch, BIG, epochs=int(1e11 // work_per_epoch)) is None
+    assert _make(monkeypatch, BIG, epochs=int(1e11 // work_per_epoch) + 1).name == "compiled"
 
 
 def test_an_optimizer_without_a_compiled_rule_takes_the_plain_step(monkeypatch):
