@@ -50,11 +50,11 @@ class Shape:
 
 
 SHAPES = {
-    "small": Shape("small", (64, 32, 10), "sgd", 32, 1797, 20, lr=0.01),
-    "tabular": Shape("tabular", (30, 128, 128, 2), "adam", 256, 20_000, 10),
-    "mnist1d": Shape("mnist1d", (40, 256, 256, 10), "adam", 64, 4000, 10, dropout=0.2),
-    "wide": Shape("wide", (784, 1024, 1024, 10), "momentum", 128, 6000, 2, dropout=0.5, lr=0.01),
-    "bench": Shape("bench", (784, 256, 256, 10), "adam", 128, 20_000, 3),
+    "small": Shape("small", (64, 32, 10), "sgd", 32, 1797, 300, lr=0.01),
+    "tabular": Shape("tabular", (30, 128, 128, 2), "adam", 256, 20_000, 50),
+    "mnist1d": Shape("mnist1d", (40, 256, 256, 10), "adam", 64, 4000, 100, dropout=0.2),
+    "wide": Shape("wide", (784, 1024, 1024, 10), "momentum", 128, 6000, 3, dropout=0.5, lr=0.01),
+    "bench": Shape("bench", (784, 256, 256, 10), "adam", 128, 20_000, 10),
 }
 SETTINGS = ("default", "numba0", "blas1", "torch")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

@@ -19,7 +19,6 @@ that does the same operations in the same order, with bit-identical numbers.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 
@@ -78,10 +77,6 @@ class Step:
         if reg.max_norm is not None:
             for w in model.weights:
                 clip_max_norm(w, reg.max_norm)
-
-    def running(self):
-        """The context the steps of an epoch run in (compiled steps may set up threads)."""
-        return contextlib.nullcontext()
 
     def _delta(self, m: int) -> Array:
         if len(self.delta_buf) < m:

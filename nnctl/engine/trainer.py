@@ -18,7 +18,7 @@ from nnctl.engine.metrics import predicted_classes
 from nnctl.engine.network import MLP
 from nnctl.engine.resume import EpochCursor, restore
 from nnctl.engine.schedules import constant
-from nnctl.engine.step import Regularization, Step, clip_global_norm  # noqa: F401 - clip_global_norm: public here too
+from nnctl.engine.step import Regularization, Step
 
 Array = np.ndarray
 
@@ -164,18 +164,17 @@ def _run_epoch(step: Step, x: Array, t: Array, config: FitConfig, epoch: int, sh
     if cursor is not None:
         tracker.load(cursor)
     start = time.perf_counter()
-    with step.running():
-        for lo, xb, tb in _minibatches(x, t, order, bs, state.model.dtype, start_at, config.prefetch):
-            if state.stop_requested:
-                state.cursor = EpochCursor(lo, order, total_loss, tracker.n, tracker.partial_pred(), tracker.sq.copy())
-                return None
-            batch_loss, a = step(xb, tb, dropout_rng)
-            total_loss += batch_loss
-            tracker.add(a, tb, lo)
-            if not math.isfinite(total_loss):
-                break
-            for cb in batch_cbs:
-                cb.on_batch_end(state)
+    for lo, xb, tb in _minibatches(x, t, order, bs, state.model.dtype, start_at, config.prefetch):
+        if state.stop_requested:
+            state.cursor = EpochCursor(lo, order, total_loss, tracker.n, tracker.partial_pred(), tracker.sq.copy())
+            return None
+        batch_loss, a = step(xb, tb, dropout_rng)
+        total_loss += batch_loss
+        tracker.add(a, tb, lo)
+        if not math.isfinite(total_loss):
+            break
+        for cb in batch_cbs:
+            cb.on_batch_end(state)
     logs = {"epoch": float(epoch), "lr": lr, "train_loss": total_loss / n}
     logs.update(tracker.result("train_"))
     logs["seconds"] = time.perf_counter() - start
