@@ -34,3 +34,26 @@ def test_engine_imports_no_app_or_cli_dependencies():
         if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN)
     ]
     assert leaked == []
+
+
+FIT_SCRIPT = """
+import json, sys
+import numpy as np
+from nnctl.engine.losses import get_loss
+from nnctl.engine.network import MLP
+from nnctl.engine.optimizers import make_optimizer
+from nnctl.engine.trainer import FitConfig, fit
+net = MLP([64, 32, 10], ["relu"], "softmax")
+net.initialize(np.random.default_rng(0))
+x = np.random.default_rng(1).normal(size=(100, 64)).astype(np.float32)
+t = np.eye(10, dtype=np.float32)[np.arange(100) % 10]
+result = fit(net, get_loss("cross_entropy", "softmax"), make_optimizer("sgd", net.params.size, lr=0.1), x, t,
+             FitConfig(epochs=2, batch_size=32, lr=0.1), np.random.default_rng(2))
+print(json.dumps({"step": result.step, "numba": "numba" in sys.modules}))
+"""
+
+
+def test_a_small_fit_takes_the_plain_step_without_importing_numba():
+    """Importing numba alone takes about 0.3 s, more than a small fit."""
+    out = subprocess.run([sys.executable, "-c", FIT_SCRIPT], capture_output=True, text=True, check=True, timeout=60)
+    assert json.loads(out.stdout) == {"step": "numpy", "numba": False}
