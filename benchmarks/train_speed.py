@@ -83,7 +83,9 @@ def worker_nnctl(case: Case, rows: int, seconds: float) -> float:
     from nnctl.engine.losses import get_loss
     from nnctl.engine.network import MLP
     from nnctl.engine.optimizers import make_optimizer
-    from nnctl.engine.trainer import FitConfig, fit
+    from threadpoolctl import threadpool_limits
+
+    from nnctl.engine.trainer import FitConfig, fit, step_threads
 
     x, y = _data(case.sizes, rows)
     t = np.zeros((rows, case.sizes[-1]), np.float32)
@@ -97,16 +99,24 @@ def worker_nnctl(case: Case, rows: int, seconds: float) -> float:
     limit = _limit(case, rows)
     xs, ts = x[:limit], t[:limit]
 
-    prefetch, lanes = core_left_for_prefetch(), blas_threads()  # as `nnctl train` decides
+    threads = step_threads(case.sizes, case.batch, blas_threads())  # as `nnctl train` decides
+    prefetch = core_left_for_prefetch(threads)
 
     def run(epochs: int) -> float:
-        config = FitConfig(epochs=epochs, batch_size=case.batch, lr=lr, prefetch=prefetch, lanes=lanes)
+        config = FitConfig(epochs=epochs, batch_size=case.batch, lr=lr, prefetch=prefetch, threads=threads)
         start = time.perf_counter()
-        fit(net, loss, opt, xs, ts, config, rng, callbacks=[GradientNorms()])
+        with threadpool_limits(limits=threads, user_api="blas"):
+            fit(net, loss, opt, xs, ts, config, rng, callbacks=[GradientNorms()])
         return time.perf_counter() - start
 
     # One fit() call runs many epochs, as `nnctl train` does: time one epoch (also the
-    # warm-up), then as many epochs as fill the measuring time.
+    # warm-up, with numba's kernels loaded as a long fit loads them), then as many epochs
+    # as fill the measuring time.
+    from nnctl.engine import accel
+
+    if accel.enabled():
+        accel.self_check("float32")
+    accel.MIN_WORK = 0  # the step of a long fit, also for the short timed ones
     epochs = max(1, int(seconds / run(1)))
     return epochs * limit / run(epochs)
 
@@ -229,8 +239,8 @@ def _limit(case: Case, rows: int) -> int:
 def run_worker(lib: str, case: Case, rows: int, seconds: float) -> float:
     if lib == "nnctl":
         return worker_nnctl(case, rows, seconds)
-    if lib == "nnctl_plain":  # the step without lanes, for comparison
-        os.environ["NNCTL_LANES"] = "0"
+    if lib == "nnctl_plain":  # the plain NumPy step, for comparison
+        os.environ["NNCTL_NUMBA"] = "0"
         return worker_nnctl(case, rows, seconds)
     if lib == "torch_fused":
         return worker_torch(case, rows, seconds, fused=True)
@@ -294,8 +304,8 @@ def cases(args) -> list[Case]:
 
 def measure(case: Case, threads: int | None, args) -> dict[str, list[float]]:
     libs = ["nnctl", "nnctl_plain", "torch_fused", "torch", "sklearn", "gemm"]
-    if threads == 1 or case.net == "small" or case.batch < 16:
-        libs.remove("nnctl_plain")  # lanes need several threads and rows
+    if case.net == "small":
+        libs.remove("nnctl_plain")  # small networks take the plain step anyway
     if case.optimizer == "sgd":
         libs.remove("torch_fused")  # fused applies to Adam only
     if case.batch == 1 or case.net == "small":
@@ -371,7 +381,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None, help="timed seconds per measurement")
     parser.add_argument("--libs", type=lambda s: [v for v in s.split(",") if v], default=[],
-                        help="comma list of the measurements to run (nnctl, nnctl_plain, torch_fused, torch, sklearn, gemm); default all")
+                        help="comma list of the measurements to run (nnctl, nnctl_plain = NNCTL_NUMBA=0, torch_fused, torch, sklearn, gemm); default all")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--net", default="big", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=32, help=argparse.SUPPRESS)

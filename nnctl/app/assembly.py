@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from nnctl.app.errors import SpecError
 from nnctl.app.networks import build_optimizer, build_schedule, new_network, output_units, target_matrix
@@ -32,7 +33,7 @@ from nnctl.engine.callbacks import (
 from nnctl.engine.diagnosis import Diagnosis
 from nnctl.engine.losses import get_loss
 from nnctl.engine.network import MLP
-from nnctl.engine.trainer import FitConfig, FitResult, fit
+from nnctl.engine.trainer import FitConfig, FitResult, fit, step_threads
 
 KINDS = ("run", "fold", "member", "final", "estimator")
 """What a training is for: a run (``nnctl train``), a cross-validation fold, a restart
@@ -141,17 +142,21 @@ def stopping_callbacks(spec) -> dict[str, Callback]:
     return out
 
 
-def fit_config(spec, prep, n_train: int) -> FitConfig:
-    """The engine's loop settings for a resolved spec trained on ``n_train`` rows: the
-    only place a ``FitConfig`` is made. The cores a step may use are those the BLAS
-    library has (one inside a job, see ``jobs.one_blas_thread``)."""
+def fit_config(spec, prep, n_train: int, sizes: Sequence[int]) -> FitConfig:
+    """The engine's loop settings for a resolved spec trained on ``n_train`` rows by a
+    network of layer ``sizes``: the only place a ``FitConfig`` is made. The BLAS threads
+    a step uses are those the library has (one inside a job, see
+    ``jobs.one_blas_thread``), or one for small steps (``trainer.step_threads``): a rule
+    of the shapes, so the same spec always takes the same thread count and numbers."""
     scaled = prep.task == "regression" and prep.target_scale is not None
+    batch = n_train if spec.training.batch_size == "full" else spec.training.batch_size
+    threads = step_threads(sizes, min(batch, n_train), blas_threads())
     return FitConfig(
-        epochs=spec.training.epochs, batch_size=n_train if spec.training.batch_size == "full" else spec.training.batch_size,
+        epochs=spec.training.epochs, batch_size=batch,
         lr=spec.optimizer.lr, schedule=build_schedule(spec), shuffle=spec.training.shuffle,
         l2=spec.regularization.l2, max_norm=spec.regularization.max_norm, metric=logged_metric(prep.task),
         target_scale=prep.target_scale if scaled else 1.0, clip_norm=spec.training.clip_norm,
-        prefetch=core_left_for_prefetch(), lanes=blas_threads(),
+        prefetch=core_left_for_prefetch(threads), threads=threads,
     )
 
 
@@ -190,12 +195,13 @@ class Training:
         spec, rows, units = self.spec, self.rows, self.net.sizes[-1]
         dtype, task = np.dtype(spec.dtype), rows.prep.task
         train_ss = member_seed_sequences(int(spec.seed), self.purpose.member)[1]
-        result = fit(
-            self.net, get_loss(spec.loss, self.net.activations[-1].name), build_optimizer(spec, self.net.params.size),
-            rows.x, target_matrix(rows.y, task, units, dtype), self.config, np.random.default_rng(train_ss),
-            rows.x_val if rows.has_val else None, target_matrix(rows.y_val, task, units, dtype) if rows.has_val else None,
-            callbacks=self.callbacks, resume=None if resume is None else upgrade_state_keys(resume, self.state),
-        )
+        with threadpool_limits(limits=self.config.threads, user_api="blas"):
+            result = fit(
+                self.net, get_loss(spec.loss, self.net.activations[-1].name), build_optimizer(spec, self.net.params.size),
+                rows.x, target_matrix(rows.y, task, units, dtype), self.config, np.random.default_rng(train_ss),
+                rows.x_val if rows.has_val else None, target_matrix(rows.y_val, task, units, dtype) if rows.has_val else None,
+                callbacks=self.callbacks, resume=None if resume is None else upgrade_state_keys(resume, self.state),
+            )
         best = self.best
         if not self.purpose.fixed and spec.stopping.restore_best and best.best_epoch > 0:
             self.net.params[...] = best.best_params
@@ -226,7 +232,7 @@ def assemble(spec, rows: Rows, purpose: Purpose, *, net: MLP | None = None, base
     state["best_weights"] = BestWeights(purpose.metric, restore=False)
     for key, cb in state.items():
         cb.state_key = key
-    config = fit_config(spec, rows.prep, len(rows.x))
+    config = fit_config(spec, rows.prep, len(rows.x), net.sizes)
     return Training(spec, purpose, net, rows, config, state, list(state.values()))
 
 

@@ -1,7 +1,6 @@
 """Ctrl-C and SIGTERM during training: the first asks the loop to stop after the
-minibatch under way (or the few under way, where lanes run several in one region;
-the run is then checkpointed and can be resumed); a second one stops at once, writing
-nothing more."""
+minibatch under way (the run is then checkpointed and can be resumed); a second one
+stops at once, writing nothing more."""
 
 from __future__ import annotations
 

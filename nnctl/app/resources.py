@@ -18,16 +18,17 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def core_left_for_prefetch() -> bool:
+def core_left_for_prefetch(threads: int | None = None) -> bool:
     """Whether the BLAS library leaves a core free for gathering the next minibatch: its
-    thread count is below the cores this process may use (measured: with 2 BLAS threads
-    on 2 cores, a gathering thread slows the products more than it saves)."""
-    return blas_threads() < default_workers()
+    thread count (``threads``, default the library's own) is below the cores this process
+    may use (measured: with 2 BLAS threads on 2 cores, a gathering thread slows the
+    products more than it saves)."""
+    return (blas_threads() if threads is None else threads) < default_workers()
 
 
 def blas_threads() -> int:
     """The thread count of the BLAS library (threadpoolctl): the cores a training step may
-    use, and so its number of lanes (``engine/lanes.py``)."""
+    use, which the engine's choice of step depends on."""
     from threadpoolctl import threadpool_info
 
     return max((p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"), default=1)

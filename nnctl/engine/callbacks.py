@@ -31,9 +31,6 @@ class TrainingState:
     resumable: bool = True
     """False when training was cut inside a step, so the parameters match no step boundary."""
     rngs: dict[str, np.random.Generator] = field(default_factory=dict)
-    grad_norms: np.ndarray | None = None
-    """Where the step computes them itself (lanes): the norms ‖∂L/∂W_l‖ of its weight
-    gradients, one per layer."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -43,10 +40,6 @@ class Callback:
     state_key = ""
     """The name this callback's state is saved under in a checkpoint
     (``callback.<state_key>.*``); empty: its class name (see ``resume.callback_keys``)."""
-
-    observer = False
-    """True where ``on_batch_end`` only reads the state (it changes nothing and requests
-    no stop): ``fit`` may then run several steps before calling it once for each."""
 
     def on_train_begin(self, state: TrainingState) -> None:
         pass
@@ -218,8 +211,6 @@ class GradientNorms(Callback):
     gradient (with the L2 term λW_i when weight decay is on), averaged over the epoch's
     steps; vanishing gradients show as early layers orders of magnitude below the last."""
 
-    observer = True  # where steps run ahead (lanes), each call finds its step's norms in grad_norms
-
     def on_train_begin(self, state: TrainingState) -> None:
         self.flat = [g.reshape(-1) for g in state.model.weight_grads]  # views, made once
         self.sums = [0.0] * len(self.flat)
@@ -234,12 +225,6 @@ class GradientNorms(Callback):
 
     def on_batch_end(self, state: TrainingState) -> None:
         sums = self.sums
-        norms = getattr(state, "grad_norms", None)
-        if norms is not None:
-            for i, norm in enumerate(norms.tolist()):
-                sums[i] += norm
-            self.steps += 1
-            return
         for i, flat in enumerate(self.flat):
             sums[i] += math.sqrt(float(np.dot(flat, flat)))
         self.steps += 1

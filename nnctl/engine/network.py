@@ -9,11 +9,10 @@ few whole-buffer operations, and a checkpoint is the named, layer-wise form
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from nnctl.engine import kernels
 from nnctl.engine.activations import Activation, get_activation
 from nnctl.engine.initializers import get_initializer
 
@@ -65,9 +64,8 @@ class MLP:
         bounds = np.cumsum([0] + [fi * fo + fo for fi, fo in shapes])
         self.layer_slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
         self.n_layers = n_layers
-        self._fused = kernels.load() if kernels.enabled(total) else None
         self.weight_grads, self.bias_grads = _views(self.grads, shapes)
-        self._work: _Workspace | None = None
+        self._work: Workspace | None = None
 
 
     def initialize(self, rng: np.random.Generator, scheme: str = "uniform", scale: float = 0.05) -> None:
@@ -125,17 +123,15 @@ class MLP:
 
     # ---- training ------------------------------------------------------------------
 
-    def forward_train(self, x: Array, rng: np.random.Generator | None, output: bool = True) -> tuple[Array, Array]:
+    def forward_train(self, x: Array, rng: np.random.Generator | None) -> tuple[Array, Array]:
         """Forward pass for training, caching what the backward pass needs.
 
         With dropout, each unit of a layer's input is kept with probability 1 − p and
         scaled by 1 / (1 − p) (inverted dropout), so evaluation uses the full network
-        unchanged.  Returns views (z, a) of the output layer, valid until the next call;
-        with ``output`` False, a is the buffer for the output activation, left for the
-        caller to fill.
+        unchanged.  Returns views (z, a) of the output layer, valid until the next call.
         """
         n = len(x)
-        work = self._workspace(n)
+        work = self.workspace(n)
         inp = x
         for l in range(self.n_layers):
             p = self.dropout[l]
@@ -155,26 +151,20 @@ class MLP:
             if l == self.n_layers - 1:
                 z += self.biases[l]
                 break
-            if self._fused is not None and self.activations[l].name == "relu":
-                self._fused.bias_relu(z, self.biases[l])
-            else:
-                z += self.biases[l]
-                self.activations[l].forward(z, out=z)
+            z += self.biases[l]
+            self.activations[l].forward(z, out=z)
             inp = z
         z_out = work.z[-1][:n]
         a_out = work.a_out[:n]
-        if output:
-            self.activations[-1].forward(z_out, out=a_out)
+        self.activations[-1].forward(z_out, out=a_out)
         return z_out, a_out
 
-    def backward(self, delta: Array, after_layer: Callable[[int], None] | None = None) -> None:
+    def backward(self, delta: Array) -> None:
         """Backpropagate dL/dz of the output layer (shape (n, n_outputs)) into ``grads``.
 
         For layer l: ∂L/∂W_l = h_{l−1}ᵀ δ_l, ∂L/∂b_l = Σ_rows δ_l, and
         δ_{l−1} = (δ_l W_lᵀ) ⊙ mask_{l−1} ⊙ f'(h_{l−1}), using the activations and
-        dropout masks cached by ``forward_train``.  ``after_layer(l)`` (0-based) is called
-        once layer l's gradients are final and its weights no longer needed, so that
-        it may update them.
+        dropout masks cached by ``forward_train``.
         """
         n = len(delta)
         work = self._work
@@ -188,28 +178,22 @@ class MLP:
                 np.matmul(inp.T, delta, out=self.weight_grads[l])
                 np.matmul(work.ones[:n], delta, out=self.bias_grads[l])  # Σ_rows δ, as a GEMV
             if l == 0:
-                if after_layer is not None:
-                    after_layer(l)
                 break
             prev = work.delta[l - 1][:n]
             np.matmul(delta, self.weights[l].T, out=prev)
-            if after_layer is not None:
-                after_layer(l)
             if self.dropout[l] > 0.0:
                 prev *= work.masks[l][:n]
-            if self._fused is not None and self.activations[l - 1].name == "relu":
-                self._fused.relu_backward(prev, work.z[l - 1][:n])
-            else:
-                self.activations[l - 1].backward(work.z[l - 1][:n], prev)
+            self.activations[l - 1].backward(work.z[l - 1][:n], prev)
             delta = prev
 
-    def _workspace(self, n: int) -> "_Workspace":
+    def workspace(self, n: int) -> "Workspace":
+        """The preallocated buffers of a training step of up to n rows."""
         if self._work is None or self._work.capacity < n:
-            self._work = _Workspace(self, n)
+            self._work = Workspace(self, n)
         return self._work
 
 
-class _Workspace:
+class Workspace:
     """Preallocated per-layer buffers for one batch size (smaller batches use the top rows)."""
 
     def __init__(self, net: MLP, capacity: int) -> None:

@@ -1,17 +1,11 @@
 """Optimizers, in increasing order of complexity.  Each holds only its own state and
-applies one update rule, in place, to a flat parameter buffer ``w`` given its
-gradient ``g``.  ``lr`` is set by the learning-rate schedule.
-
-A step is ``begin()`` (advance the step count, fix this step's scalars) and then
-``update(w[sl], g[sl], sl)`` over one or more slices ``sl`` of the buffer: the trainer
-updates each layer as soon as backpropagation is done with it, while its weights
-and gradients are still in cache.  ``step(w, g)`` does both for the whole buffer.
-Element for element the arithmetic is the same either way.
+applies one update rule, in place, to the flat parameter buffer ``w`` given its
+gradient ``g``: ``step(w, g)``.  ``lr`` is set by the learning-rate schedule.
 
 The adaptive rules follow the documented defaults of torch.optim (Adagrad,
-RMSprop and Adam), eps added after the square root.  For large buffers a compiled
-one-pass kernel (``kernels.py``, optional numba) does the same arithmetic in the
-same order, with bit-identical results.
+RMSprop and Adam), eps added after the square root.  The compiled steps
+(``accel/updates.py``) apply the same rules in one pass, operation for operation in
+the same order, with bit-identical results.
 """
 
 from __future__ import annotations
@@ -21,10 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from nnctl.engine import kernels
-
 Array = np.ndarray
-ALL = slice(None)
 
 
 class SGD:
@@ -37,35 +28,13 @@ class SGD:
 
     def __init__(self, size: int, lr: float = 0.01, dtype: type | np.dtype = np.float32) -> None:
         self.lr = float(lr)
-        self._tmp = np.zeros(size, dtype=dtype)
-        self._scalar = np.dtype(dtype).type
-        self._fused = kernels.load() if kernels.enabled(size) else None
+        self._tmp = np.zeros(size, dtype=dtype)  # scratch, so that a step allocates nothing
 
     def step(self, w: Array, g: Array) -> None:
-        """One whole step over the full buffer."""
-        self.begin()
-        self.update(w, g, ALL)
-
-    def begin(self) -> None:
-        """Start a step (every parameter is then updated exactly once)."""
-
-    def rewind(self) -> None:
-        """Undo the last ``begin`` when its step was not taken (a non-finite loss)."""
-
-    def update(self, w: Array, g: Array, sl: slice) -> None:
-        """Update ``w`` (the slice ``sl`` of the parameters) from its gradient ``g``."""
-        if self._fused is not None:
-            self._fused.sgd(w, g, self._scalar(self.lr))
-            return
-        tmp = self._tmp[sl]
+        """Update the parameters ``w`` in place from their gradient ``g``."""
+        tmp = self._tmp
         np.multiply(g, self.lr, out=tmp)
         w -= tmp
-
-    def kernel_args(self) -> tuple[int, Array, Array, Array] | None:
-        """(rule code, state buffer 1, state buffer 2, float32 scalars) of this step for the
-        compiled update (``lane_kernels._update``), after ``begin``; the scalars are those
-        ``update`` passes to ``kernels.py``."""
-        return 0, self._tmp, self._tmp, np.array([self.lr], np.float32)
 
     def state_dict(self) -> dict[str, Array]:
         return {}
@@ -87,20 +56,13 @@ class Momentum(SGD):
         self.mu = float(mu)
         self.v = np.zeros(size, dtype=dtype)
 
-    def update(self, w: Array, g: Array, sl: slice) -> None:
+    def step(self, w: Array, g: Array) -> None:
         c = (1.0 - self.mu) * self.lr
-        v = self.v[sl]
-        if self._fused is not None:
-            self._fused.momentum(w, g, v, self._scalar(self.mu), self._scalar(c))
-            return
-        tmp = self._tmp[sl]
+        v, tmp = self.v, self._tmp
         v *= self.mu
         np.multiply(g, c, out=tmp)
         v += tmp
         w -= v
-
-    def kernel_args(self) -> tuple[int, Array, Array, Array] | None:
-        return 1, self.v, self.v, np.array([self.mu, (1.0 - self.mu) * self.lr], np.float32)
 
     def state_dict(self) -> dict[str, Array]:
         return {"v": self.v.copy()}
@@ -122,12 +84,8 @@ class AdaGrad(SGD):
         self.eps = float(eps)
         self.s = np.zeros(size, dtype=dtype)
 
-    def update(self, w: Array, g: Array, sl: slice) -> None:
-        s = self.s[sl]
-        if self._fused is not None:
-            self._fused.adagrad(w, g, s, self._scalar(self.lr), self._scalar(self.eps))
-            return
-        tmp = self._tmp[sl]
+    def step(self, w: Array, g: Array) -> None:
+        s, tmp = self.s, self._tmp
         np.multiply(g, g, out=tmp)
         s += tmp
         np.sqrt(s, out=tmp)
@@ -135,9 +93,6 @@ class AdaGrad(SGD):
         np.divide(g, tmp, out=tmp)
         tmp *= self.lr
         w -= tmp
-
-    def kernel_args(self) -> tuple[int, Array, Array, Array] | None:
-        return 2, self.s, self.s, np.array([self.lr, self.eps], np.float32)
 
     def state_dict(self) -> dict[str, Array]:
         return {"s": self.s.copy()}
@@ -159,13 +114,8 @@ class RMSProp(SGD):
         self.alpha, self.eps = float(alpha), float(eps)
         self.v = np.zeros(size, dtype=dtype)
 
-    def update(self, w: Array, g: Array, sl: slice) -> None:
-        v = self.v[sl]
-        if self._fused is not None:
-            f = self._scalar
-            self._fused.rmsprop(w, g, v, f(self.alpha), f(1.0 - self.alpha), f(self.lr), f(self.eps))
-            return
-        tmp = self._tmp[sl]
+    def step(self, w: Array, g: Array) -> None:
+        v, tmp = self.v, self._tmp
         v *= self.alpha
         np.multiply(g, g, out=tmp)
         tmp *= 1.0 - self.alpha
@@ -175,9 +125,6 @@ class RMSProp(SGD):
         np.divide(g, tmp, out=tmp)
         tmp *= self.lr
         w -= tmp
-
-    def kernel_args(self) -> tuple[int, Array, Array, Array] | None:
-        return 3, self.v, self.v, np.array([self.alpha, 1.0 - self.alpha, self.lr, self.eps], np.float32)
 
     def state_dict(self) -> dict[str, Array]:
         return {"v": self.v.copy()}
@@ -207,22 +154,15 @@ class Adam(SGD):
         self.v = np.zeros(size, dtype=dtype)
         self.t = 0
 
-    def begin(self) -> None:
+    def corrections(self) -> tuple[float, float]:
+        """(η / (1 − β₁ᵗ), 1 / √(1 − β₂ᵗ)) at the current step count t: the step size and
+        the bias correction of √v, as a factor (a product is cheaper than a quotient)."""
+        return self.lr / (1.0 - self.beta1**self.t), 1.0 / math.sqrt(1.0 - self.beta2**self.t)
+
+    def step(self, w: Array, g: Array) -> None:
         self.t += 1
-        self._step_size = self.lr / (1.0 - self.beta1**self.t)
-        self._inv_bc2 = 1.0 / math.sqrt(1.0 - self.beta2**self.t)  # a product is cheaper than a quotient
-
-    def rewind(self) -> None:
-        self.t -= 1
-
-    def update(self, w: Array, g: Array, sl: slice) -> None:
-        b1, b2, m, v = self.beta1, self.beta2, self.m[sl], self.v[sl]
-        if self._fused is not None:
-            f = self._scalar
-            self._fused.adam(w, g, m, v, f(b1), f(1.0 - b1), f(b2), f(1.0 - b2),
-                             f(self._inv_bc2), f(self.eps), f(self._step_size))
-            return
-        tmp = self._tmp[sl]
+        step_size, inv_bc2 = self.corrections()
+        b1, b2, m, v, tmp = self.beta1, self.beta2, self.m, self.v, self._tmp
         m *= b1
         np.multiply(g, 1.0 - b1, out=tmp)
         m += tmp
@@ -231,16 +171,11 @@ class Adam(SGD):
         tmp *= 1.0 - b2
         v += tmp
         np.sqrt(v, out=tmp)
-        tmp *= self._inv_bc2
+        tmp *= inv_bc2
         tmp += self.eps
         np.divide(m, tmp, out=tmp)
-        tmp *= self._step_size
+        tmp *= step_size
         w -= tmp
-
-    def kernel_args(self) -> tuple[int, Array, Array, Array] | None:
-        b1, b2 = self.beta1, self.beta2
-        scalars = [b1, 1.0 - b1, b2, 1.0 - b2, self._inv_bc2, self.eps, self._step_size]
-        return 4, self.m, self.v, np.array(scalars, np.float32)
 
     def state_dict(self) -> dict[str, Array]:
         return {"m": self.m.copy(), "v": self.v.copy(), "t": np.array(self.t)}

@@ -80,6 +80,7 @@ def test_summary_json(iris_run: TrainedRun) -> None:
     summary = json.loads((iris_run.path / "summary.json").read_text())
     assert summary["status"] == "completed"
     assert summary["stop_reason"] == iris_run.result["stop_reason"]
+    assert summary["step"] == {"kind": "numpy", "blas_threads": 1}  # a small network: the plain step, one thread
     assert summary["seed"] == 1
     assert re.fullmatch(r"[0-9a-f]{64}", summary["data_hash"])
     assert {"nnctl", "numpy", "python"} <= set(summary["versions"])

@@ -50,8 +50,8 @@ def test_a_wrong_backward_pass_is_caught(monkeypatch):
     net, loss, x, t = case(["tanh", "tanh"])
     real = net.backward
 
-    def wrong(delta, after_layer=None):
-        real(delta, after_layer)
+    def wrong(delta):
+        real(delta)
         net.weight_grads[0][...] *= 1.001
 
     monkeypatch.setattr(net, "backward", wrong)

@@ -490,3 +490,24 @@ def test_the_gathering_thread_hands_over_errors_and_ends_with_the_loop():
     batches.close()  # the loop stopped early (a stop request, a non-finite loss)
     assert asked in ([0, 1, 2], [0, 1, 2, 3])  # at most one batch ahead
     assert not any(th.name == "nnctl-gather" for th in threading.enumerate())
+
+
+def test_small_steps_run_on_one_blas_thread_large_ones_on_all():
+    from nnctl.engine.trainer import SMALL_STEP_FLOPS, step_threads
+
+    assert step_threads((64, 32, 10), 32, 2) == 1
+    assert step_threads((784, 1024, 1024, 10), 128, 2) == 2
+    assert step_threads((784, 1024, 1024, 10), 128, 1) == 1
+    flops = 6 * 128 * (784 * 256 + 256 * 256 + 256 * 10)
+    assert (step_threads((784, 256, 256, 10), 128, 4) == 4) == (flops >= SMALL_STEP_FLOPS)
+
+
+def test_fit_reports_the_step_it_took(monkeypatch):
+    monkeypatch.setenv("NNCTL_NUMBA", "0")
+    net = MLP([4, 3, 2], ["tanh"], "softmax")
+    net.initialize(np.random.default_rng(0))
+    x = np.random.default_rng(1).normal(size=(20, 4)).astype(np.float32)
+    t = np.eye(2, dtype=np.float32)[np.arange(20) % 2]
+    result = fit(net, get_loss("cross_entropy", "softmax"), make_optimizer("sgd", net.params.size, lr=0.1), x, t,
+                 FitConfig(epochs=1, batch_size=5, lr=0.1), np.random.default_rng(2))
+    assert result.step == "numpy"

@@ -1,5 +1,5 @@
 """The output layer's work of a training step for a softmax output with cross-entropy,
-compiled (numba), for large networks: softmax, the summed loss, the predicted classes
+compiled (numba): softmax, the summed loss, the predicted classes
 and δ of a minibatch in five calls instead of about fifteen NumPy calls of a few µs each.
 
 The numbers are those of the NumPy path bit for bit: ``activations.softmax``,
@@ -12,12 +12,11 @@ single IEEE operation in the same precision (no fused multiply-add, no fast-math
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-Array = np.ndarray
+from nnctl.engine.accel.kernels import jit as _jit
 
-_jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+Array = np.ndarray
 
 PAIRWISE_BLOCK = 128
 """NumPy sums up to this many terms with eight running sums, longer runs by halves."""
