@@ -116,7 +116,7 @@ def worker_nnctl(case: Case, rows: int, seconds: float) -> float:
 
     if accel.enabled():
         accel.self_check("float32")
-    accel.MIN_WORK = 0  # the step of a long fit, also for the short timed ones
+    accel.FIXED_COST = 0.0  # the step of a long fit, also for the short timed ones
     epochs = max(1, int(seconds / run(1)))
     return epochs * limit / run(epochs)
 

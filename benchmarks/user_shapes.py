@@ -75,7 +75,7 @@ def worker_nnctl(shape: Shape) -> dict:
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    from nnctl.app.model import blas_threads, core_left_for_prefetch
+    from nnctl.app.resources import blas_threads, core_left_for_prefetch
     from nnctl.engine.callbacks import GradientNorms
     from nnctl.engine.losses import get_loss
     from nnctl.engine.network import MLP

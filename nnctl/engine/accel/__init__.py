@@ -23,16 +23,18 @@ from functools import lru_cache
 
 import numpy as np
 
-MIN_SIZE = 32_768
-"""Networks with fewer parameters take the plain step: their element-wise passes cost
-little beside the matrix products."""
+FIXED_COST = 0.5
+"""Seconds a process pays before its first compiled step: importing numba, loading its
+cached kernels and ``self_check`` (0.45 s measured on a 2-core machine)."""
 
-MIN_WORK = 1e11
-"""Fits of fewer floating-point operations (about 6 · rows · epochs · Σ fan_in · fan_out)
-take the plain step: importing numba, loading its cached kernels and the self-check take
-about 0.4 s, which the compiled step's 15–20% saves back only after about 2 s of plain
-training on one core."""
+PASS_SECONDS = 1e-10
+"""Seconds one whole-buffer NumPy pass costs per parameter, beyond the compiled update's
+single pass (measured: Momentum's 4 passes over 1.86M parameters 1.27 ms, its one
+compiled pass 0.58 ms)."""
 
+ELEMENT_SECONDS = 2e-9
+"""Seconds the compiled bias + ReLU, ReLU derivative and softmax head save per unit and
+row of a minibatch (measured: 784-1024-1024-10 at batch 128, 1.2 ms a step in all)."""
 
 @dataclass(frozen=True)
 class FitShape:
@@ -54,18 +56,34 @@ def enabled() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
-def worth_it(model, shape: FitShape) -> bool:
-    """Whether the compiled step makes this fit faster (measured: docs/performance.md): a
-    network of at least ``MIN_SIZE`` parameters and a fit of at least ``MIN_WORK``."""
-    weights = sum(a * b for a, b in zip(model.sizes[:-1], model.sizes[1:]))
-    return model.params.size >= MIN_SIZE and 6 * shape.rows * shape.epochs * weights >= MIN_WORK
+def saved_seconds(model, optimizer, shape: FitShape) -> float:
+    """What the compiled step is expected to save over a whole fit:
+
+        steps · (P · (1 + 5 k) · PASS_SECONDS + B · U · ELEMENT_SECONDS)
+
+    with steps = ⌈rows / B⌉ · epochs, P parameters, k state vectors of the optimizer
+    (its NumPy rule takes about 2 + 5 k passes, the compiled one 1), B rows a minibatch
+    and U the units of the hidden and output layers."""
+    steps = -(-shape.rows // max(1, shape.batch)) * shape.epochs
+    states = sum(1 for name, v in vars(optimizer).items()
+                 if not name.startswith("_") and isinstance(v, np.ndarray) and v.size == model.params.size)
+    passes = 1 + 5 * states
+    units = sum(model.sizes[1:])
+    return steps * (model.params.size * passes * PASS_SECONDS + shape.batch * units * ELEMENT_SECONDS)
+
+
+def worth_it(model, optimizer, shape: FitShape) -> bool:
+    """Whether the compiled step makes this fit faster: it is expected to save at least
+    twice its fixed cost (``saved_seconds`` ≥ 2 · ``FIXED_COST``), a margin for the
+    estimate's error, so that short fits and small networks take the plain step."""
+    return saved_seconds(model, optimizer, shape) >= 2 * FIXED_COST
 
 
 def make_step(model, loss, optimizer, reg, shape: FitShape):
     """A compiled step for this network, loss, optimizer and regularization, or None where
     the plain step serves (switched off, numba missing, an optimizer without a compiled
     rule, a fit it would not speed up, or a failed self-check)."""
-    if not worth_it(model, shape) or not enabled():
+    if not worth_it(model, optimizer, shape) or not enabled():
         return None
     from nnctl.engine.accel.updates import UPDATES
 

@@ -18,7 +18,7 @@ from nnctl.engine.optimizers import SGD, make_optimizer  # noqa: E402
 from nnctl.engine.step import Regularization  # noqa: E402
 from nnctl.engine.trainer import FitConfig, fit  # noqa: E402
 
-BIG = [300, 128, 64, 10]  # 47,498 parameters: at least accel.MIN_SIZE
+BIG = [300, 128, 64, 10]  # 47,498 parameters
 
 
 class _Logs(Callback):
@@ -32,7 +32,7 @@ class _Logs(Callback):
 @pytest.fixture(autouse=True)
 def _short_fits_count(monkeypatch):
     """The fits here are short; the compiled step serves them all the same."""
-    monkeypatch.setattr(accel, "MIN_WORK", 0)
+    monkeypatch.setattr(accel, "FIXED_COST", 0.0)
 
 
 def _fit(monkeypatch, numba: str, *, optimizer="adam", output="softmax", loss="cross_entropy", hidden=("relu", "relu"),
@@ -85,17 +85,37 @@ def _make(monkeypatch, sizes, optimizer=None, numba="1", epochs=1):
                            accel.FitShape(batch=128, rows=10_000, epochs=epochs))
 
 
-def test_make_step_serves_large_networks_only_and_obeys_the_switch(monkeypatch):
+def test_make_step_obeys_the_switch(monkeypatch):
     assert _make(monkeypatch, BIG).name == "compiled"
-    assert _make(monkeypatch, [64, 32, 10]) is None  # small: the plain step
     assert _make(monkeypatch, BIG, numba="0") is None
 
 
-def test_make_step_leaves_short_fits_to_the_plain_step(monkeypatch):
-    monkeypatch.setattr(accel, "MIN_WORK", 1e11)
-    work_per_epoch = 6 * 10_000 * (300 * 128 + 128 * 64 + 64 * 10)
-    assert _make(monkeypatch, BIG, epochs=int(1e11 // work_per_epoch)) is None
-    assert _make(monkeypatch, BIG, epochs=int(1e11 // work_per_epoch) + 1).name == "compiled"
+def _fewest_epochs(sizes, optimizer) -> int:
+    """The fewest epochs of 10,000 rows in minibatches of 128 for which ``saved_seconds``
+    reaches twice ``FIXED_COST``, counted from the formula by hand."""
+    net = MLP(sizes, ["relu"] * (len(sizes) - 2), "softmax")
+    params, units = net.params.size, sum(sizes[1:])
+    passes = {"sgd": 1, "momentum": 6, "adam": 11}[optimizer]
+    per_step = params * passes * accel.PASS_SECONDS + 128 * units * accel.ELEMENT_SECONDS
+    steps_per_epoch = -(-10_000 // 128)
+    return int(np.ceil(2 * accel.FIXED_COST / (per_step * steps_per_epoch)))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("sizes", [BIG, [64, 32, 10], [784, 1024, 1024, 10]], ids=str)
+def test_make_step_leaves_short_fits_to_the_plain_step(monkeypatch, sizes, optimizer):
+    monkeypatch.setattr(accel, "FIXED_COST", 0.5)
+    epochs = _fewest_epochs(sizes, optimizer)
+    net_size = MLP(sizes, ["relu"] * (len(sizes) - 2), "softmax").params.size
+    opt = lambda: make_optimizer(optimizer, net_size)  # noqa: E731
+    assert _make(monkeypatch, sizes, opt(), epochs=epochs - 1) is None
+    assert _make(monkeypatch, sizes, opt(), epochs=epochs).name == "compiled"
+
+
+def test_small_networks_take_the_plain_step_in_any_fit_a_user_runs(monkeypatch):
+    monkeypatch.setattr(accel, "FIXED_COST", 0.5)
+    assert _fewest_epochs([64, 32, 10], "sgd") > 1000  # 64-32-10 with SGD: never in practice
+    assert _fewest_epochs([784, 1024, 1024, 10], "adam") <= 10  # a wide network: from a few epochs
 
 
 def test_an_optimizer_without_a_compiled_rule_takes_the_plain_step(monkeypatch):
