@@ -21,8 +21,8 @@ def default_workers() -> int:
 def core_left_for_prefetch(threads: int | None = None) -> bool:
     """Whether the BLAS library leaves a core free for gathering the next minibatch: its
     thread count (``threads``, default the library's own) is below the cores this process
-    may use (measured: with 2 BLAS threads on 2 cores, a gathering thread slows the
-    products more than it saves)."""
+    may use (with 2 BLAS threads on 2 cores, a gathering thread slows the products more
+    than it saves)."""
     return (blas_threads() if threads is None else threads) < default_workers()
 
 

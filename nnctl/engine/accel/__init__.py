@@ -25,16 +25,16 @@ import numpy as np
 
 FIXED_COST = 0.5
 """Seconds a process pays before its first compiled step: importing numba, loading its
-cached kernels and ``self_check`` (0.45 s measured on a 2-core machine)."""
+cached kernels and ``self_check`` (docs/performance.md gives the measurements behind
+this constant and the two below)."""
 
 PASS_SECONDS = 1e-10
-"""Seconds one whole-buffer NumPy pass costs per parameter, beyond the compiled update's
-single pass (measured: Momentum's 4 passes over 1.86M parameters 1.27 ms, its one
-compiled pass 0.58 ms)."""
+"""Seconds one whole-buffer NumPy pass over the parameters costs per parameter."""
 
 ELEMENT_SECONDS = 2e-9
 """Seconds the compiled bias + ReLU, ReLU derivative and softmax head save per unit and
-row of a minibatch (measured: 784-1024-1024-10 at batch 128, 1.2 ms a step in all)."""
+row of a minibatch."""
+
 
 @dataclass(frozen=True)
 class FitShape:
