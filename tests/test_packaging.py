@@ -40,7 +40,8 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Complete
 
 
 def test_wheel_trains_a_builtin_config_outside_the_clone(tmp_path):
-    # Build from a copy so that build/ and *.egg-info never appear in the clone.
+    # Build from a copy so that build/ and *.egg-info never appear in the clone; with the
+    # installed setuptools (the test extra asks for one that builds wheels itself).
     source = tmp_path / "source"
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
