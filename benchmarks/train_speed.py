@@ -30,6 +30,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+import torch_mlp  # benchmarks/torch_mlp.py: the PyTorch side (imports torch only when used)
+
 BIG = (784, 256, 256, 10)
 SMALL = (64, 32, 10)
 
@@ -126,28 +128,14 @@ def worker_torch(case: Case, rows: int, seconds: float, fused: bool) -> float:
 
     x, y = _data(case.sizes, rows)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    layers: list = []
-    for i in range(len(case.sizes) - 1):
-        layers.append(torch.nn.Linear(case.sizes[i], case.sizes[i + 1]))
-        if i < len(case.sizes) - 2:
-            layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers)
-    if case.optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=0.001, fused=True if fused else None)
-    else:
-        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    model = torch_mlp.mlp(case.sizes)
+    opt = torch_mlp.optimizer(model, case.optimizer, 0.001 if case.optimizer == "adam" else 0.01, fused)
     lossf = torch.nn.CrossEntropyLoss()
     limit = _limit(case, rows)
     gen = torch.Generator().manual_seed(1)
 
     def epoch() -> int:
-        order = torch.randperm(limit, generator=gen)
-        for lo in range(0, limit, case.batch):
-            idx = order[lo : lo + case.batch]
-            opt.zero_grad(set_to_none=True)
-            loss = lossf(model(xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
+        torch_mlp.train_epoch(model, opt, lossf, xt, yt, limit, case.batch, gen)
         return limit
 
     epoch()

@@ -36,6 +36,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch_mlp  # benchmarks/torch_mlp.py: the PyTorch side (imports torch only when used)
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -105,33 +107,15 @@ def worker_torch(shape: Shape) -> dict:
 
     x, y, xv, yv = _data(shape)
     xt, yt, xvt, yvt = (torch.from_numpy(a) for a in (x, y, xv, yv))
-    layers: list = []
-    for i in range(len(shape.sizes) - 1):
-        if i > 0 and shape.dropout:
-            layers.append(torch.nn.Dropout(shape.dropout))
-        layers.append(torch.nn.Linear(shape.sizes[i], shape.sizes[i + 1]))
-        if i < len(shape.sizes) - 2:
-            layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers)
-    if shape.optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=shape.lr)
-    elif shape.optimizer == "momentum":
-        opt = torch.optim.SGD(model.parameters(), lr=shape.lr, momentum=0.9)
-    else:
-        opt = torch.optim.SGD(model.parameters(), lr=shape.lr)
+    model = torch_mlp.mlp(shape.sizes, shape.dropout)
+    opt = torch_mlp.optimizer(model, shape.optimizer, shape.lr)
     lossf = torch.nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(1)
     n = len(x)
     start = time.perf_counter()
     for _ in range(shape.epochs):
         model.train()
-        order = torch.randperm(n, generator=gen)
-        for lo in range(0, n, shape.batch):
-            idx = order[lo : lo + shape.batch]
-            opt.zero_grad(set_to_none=True)
-            loss = lossf(model(xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
+        torch_mlp.train_epoch(model, opt, lossf, xt, yt, n, shape.batch, gen)
         model.eval()
         with torch.no_grad():
             out = model(xvt)
