@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,27 +17,9 @@ from nnctl.app.data import (
     transform_file,
 )
 from nnctl.app.errors import DataError
+from tests.app.data_specs import Data, Split
 
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
-
-
-@dataclass(frozen=True)
-class Split:
-    validation: float = 0.0
-    test: float = 0.0
-    stratify: bool = True
-
-
-@dataclass(frozen=True)
-class Data:
-    source: str
-    target: str | None = None
-    task: str | None = None
-    categorical: list[str] = field(default_factory=list)
-    normalize: str = "none"
-    scale_target: bool = False
-    missing: str = "error"
-    split: Split = Split()
 
 
 def rng(seed: int = 0) -> np.random.Generator:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,26 +12,16 @@ import pytest
 from nnctl.app.data import load_splits
 from nnctl.app.errors import DataError
 from nnctl.app.data.idx import is_idx_images, read_idx_bytes
+from tests.app.data_specs import Data as DataSpec, Split
 from tests.idx_files import idx_bytes, images_and_labels, write_folder, write_idx
 
 
-@dataclass(frozen=True)
-class Split:
-    validation: float = 0.2
-    test: float = 0.2
-    stratify: bool = True
-
-
-@dataclass(frozen=True)
-class Data:
-    source: str
-    labels: str | None = None
-    target: str | None = None
-    task: str | None = None
-    categorical: list[str] = field(default_factory=list)
-    normalize: str = "none"
-    scale_target: bool = True
-    split: Split = Split()
+def Data(source: str, labels: str | None = None, target: str | None = None, **fields) -> DataSpec:
+    """A data section as IDX specs write it: a validation and a test split of 0.2 each
+    unless given."""
+    fields.setdefault("split", Split(0.2, 0.2))
+    fields.setdefault("scale_target", True)
+    return DataSpec(source, target=target, labels=labels, **fields)
 
 
 def rng() -> np.random.Generator:
