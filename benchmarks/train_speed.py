@@ -105,7 +105,7 @@ def worker_nnctl(case: Case, rows: int, seconds: float) -> float:
     prefetch = core_left_for_prefetch(threads)
 
     def run(epochs: int) -> float:
-        config = FitConfig(epochs=epochs, batch_size=case.batch, lr=lr, prefetch=prefetch, threads=threads)
+        config = FitConfig(epochs=epochs, batch_size=case.batch, lr=lr, prefetch=prefetch)
         start = time.perf_counter()
         with threadpool_limits(limits=threads, user_api="blas"):
             fit(net, loss, opt, xs, ts, config, rng, callbacks=[GradientNorms()])

@@ -93,7 +93,7 @@ def worker_nnctl(shape: Shape) -> dict:
     opt = make_optimizer(shape.optimizer, net.params.size, lr=shape.lr)
     threads = step_threads(shape.sizes, shape.batch, blas_threads())  # as `nnctl train` decides
     config = FitConfig(epochs=shape.epochs, batch_size=shape.batch, lr=shape.lr,
-                       prefetch=core_left_for_prefetch(threads), threads=threads)
+                       prefetch=core_left_for_prefetch(threads))
     start = time.perf_counter()
     with threadpool_limits(limits=threads, user_api="blas"):
         result = fit(net, get_loss("cross_entropy", "softmax"), opt, x, t, config, np.random.default_rng(1),

@@ -142,21 +142,30 @@ def stopping_callbacks(spec) -> dict[str, Callback]:
     return out
 
 
-def fit_config(spec, prep, n_train: int, sizes: Sequence[int]) -> FitConfig:
-    """The engine's loop settings for a resolved spec trained on ``n_train`` rows by a
-    network of layer ``sizes``: the only place a ``FitConfig`` is made. The BLAS threads
-    a step uses are those the library has (one inside a job, see
-    ``jobs.one_blas_thread``), or one for small steps (``trainer.step_threads``): a rule
-    of the shapes, so the same spec always takes the same thread count and numbers."""
+def batch_rows(spec, n_train: int) -> int:
+    """The rows of a minibatch: ``training.batch_size``, or all ``n_train`` for "full"."""
+    return n_train if spec.training.batch_size == "full" else spec.training.batch_size
+
+
+def fit_threads(spec, n_train: int, sizes: Sequence[int]) -> int:
+    """The BLAS threads a fit of a network of layer ``sizes`` on ``n_train`` rows runs
+    with: those the library has (one inside a job, see ``jobs.one_blas_thread``), or one
+    for small steps (``trainer.step_threads``). A rule of the shapes, so the same spec
+    always takes the same thread count, and so the same numbers."""
+    return step_threads(sizes, min(batch_rows(spec, n_train), n_train), blas_threads())
+
+
+def fit_config(spec, prep, n_train: int, threads: int) -> FitConfig:
+    """The engine's loop settings for a resolved spec trained on ``n_train`` rows with
+    ``threads`` BLAS threads: the only place a ``FitConfig`` is made."""
     scaled = prep.task == "regression" and prep.target_scale is not None
-    batch = n_train if spec.training.batch_size == "full" else spec.training.batch_size
-    threads = step_threads(sizes, min(batch, n_train), blas_threads())
+    batch = batch_rows(spec, n_train)
     return FitConfig(
         epochs=spec.training.epochs, batch_size=batch,
         lr=spec.optimizer.lr, schedule=build_schedule(spec), shuffle=spec.training.shuffle,
         l2=spec.regularization.l2, max_norm=spec.regularization.max_norm, metric=logged_metric(prep.task),
         target_scale=prep.target_scale if scaled else 1.0, clip_norm=spec.training.clip_norm,
-        prefetch=core_left_for_prefetch(threads), threads=threads,
+        prefetch=core_left_for_prefetch(threads),
     )
 
 
@@ -164,6 +173,7 @@ def fit_config(spec, prep, n_train: int, sizes: Sequence[int]) -> FitConfig:
 class Training:
     """One assembled training, ready to ``run``.
 
+    ``threads``: the BLAS threads it runs with (``fit_threads``).
     ``state``: the callbacks whose state a checkpoint carries, by key (``STATE_KEYS``).
     ``callbacks``: every callback in the order the loop calls them: ``state``'s, then
     those added with ``add`` (writers of metrics and checkpoints, stop requests, progress)."""
@@ -173,6 +183,7 @@ class Training:
     net: MLP
     rows: Rows
     config: FitConfig
+    threads: int
     state: dict[str, Callback]
     callbacks: list[Callback] = field(default_factory=list)
 
@@ -195,7 +206,7 @@ class Training:
         spec, rows, units = self.spec, self.rows, self.net.sizes[-1]
         dtype, task = np.dtype(spec.dtype), rows.prep.task
         train_ss = member_seed_sequences(int(spec.seed), self.purpose.member)[1]
-        with threadpool_limits(limits=self.config.threads, user_api="blas"):
+        with threadpool_limits(limits=self.threads, user_api="blas"):
             result = fit(
                 self.net, get_loss(spec.loss, self.net.activations[-1].name), build_optimizer(spec, self.net.params.size),
                 rows.x, target_matrix(rows.y, task, units, dtype), self.config, np.random.default_rng(train_ss),
@@ -232,8 +243,9 @@ def assemble(spec, rows: Rows, purpose: Purpose, *, net: MLP | None = None, base
     state["best_weights"] = BestWeights(purpose.metric, restore=False)
     for key, cb in state.items():
         cb.state_key = key
-    config = fit_config(spec, rows.prep, len(rows.x), net.sizes)
-    return Training(spec, purpose, net, rows, config, state, list(state.values()))
+    threads = fit_threads(spec, len(rows.x), net.sizes)
+    config = fit_config(spec, rows.prep, len(rows.x), threads)
+    return Training(spec, purpose, net, rows, config, threads, state, list(state.values()))
 
 
 def upgrade_state_keys(arrays: Mapping[str, np.ndarray], state: Mapping[str, Callback]) -> dict[str, np.ndarray]:

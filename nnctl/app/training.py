@@ -252,7 +252,7 @@ def _train(run: RunDir, p: Prepared, base: dict[str, Any], callbacks: Sequence[C
     findings = training.diagnosis.findings if training.diagnosis is not None else []
     summary = {
         **base, "status": status, "stop_reason": result.stop_reason, "epochs": result.epochs,
-        "step": {"kind": result.step, "blas_threads": training.config.threads},
+        "step": {"kind": result.step, "blas_threads": training.threads},
         "best_epoch": best_epoch, "best_metric": {best.metric: finite_or_none(best.best)},
         "metrics": json_metrics(metrics), "seconds": {"total": time.time() - started, "training": fit_seconds},
         "warnings": [*p.warnings, *(f.message for f in findings)],

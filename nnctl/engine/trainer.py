@@ -28,8 +28,7 @@ class FitConfig:
     """Settings of the loop.  ``metric`` is 'accuracy' (classification) or 'rmse'
     (regression, reported in original units: errors are multiplied by ``target_scale``).
     ``prefetch``: gather large minibatches one step ahead in a second thread; it pays
-    where a core is free, and costs where the BLAS threads already use every core.
-    ``threads``: the BLAS library's thread count, which the choice of step depends on."""
+    where a core is free, and costs where the BLAS threads already use every core."""
 
     epochs: int
     batch_size: int
@@ -42,7 +41,6 @@ class FitConfig:
     target_scale: Array | float = 1.0
     clip_norm: float | None = None
     prefetch: bool = True
-    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -69,12 +67,11 @@ def step_threads(sizes: Sequence[int], batch: int, available: int) -> int:
     return 1 if flops < SMALL_STEP_FLOPS else max(1, available)
 
 
-def make_step(model: MLP, loss: Loss, optimizer, config: FitConfig, rows: int, val_rows: int = 0) -> Step:
+def make_step(model: MLP, loss: Loss, optimizer, config: FitConfig, rows: int) -> Step:
     """The step a fit takes: a compiled one where ``accel`` has one that makes this fit
     faster, else the plain step.  Both give the same numbers."""
     reg = Regularization(config.l2, config.clip_norm, config.max_norm)
-    shape = accel.FitShape(batch=min(config.batch_size, rows), rows=rows, val_rows=val_rows, epochs=config.epochs,
-                           threads=config.threads)
+    shape = accel.FitShape(batch=min(config.batch_size, rows), rows=rows, epochs=config.epochs)
     return accel.make_step(model, loss, optimizer, reg, shape) or Step(model, loss, optimizer, reg)
 
 
@@ -116,7 +113,7 @@ def fit(
     state.epoch = done
     epoch = done
     last = config.epochs if state.stop_reason is None else done  # a training restored as ended stays ended
-    step = make_step(model, loss, optimizer, config, len(x), 0 if x_val is None else len(x_val))
+    step = make_step(model, loss, optimizer, config, len(x))
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected from the loss
             for epoch in range(done + 1, last + 1):

@@ -79,6 +79,30 @@ def test_the_purpose_decides_stopping_diagnosis_and_the_best_epoch_metric() -> N
         Purpose("restart", "val_loss")
 
 
+@pytest.mark.parametrize("layers, threads", [("[{units: 16}]", 1), ("[{units: 1024}, {units: 1024}]", 2)])
+def test_a_training_runs_on_the_blas_threads_its_shapes_ask_for(layers: str, threads: int, monkeypatch) -> None:
+    """Small steps run on one BLAS thread, large ones on every thread the library has,
+    and the fit itself runs with that many (read inside the loop)."""
+    from threadpoolctl import threadpool_info
+
+    monkeypatch.setattr(assembly, "blas_threads", lambda: 2)
+    spec = load_spec(CONFIGS / "digits.yaml", ["training.epochs=1", f"model.layers={layers}",
+                                               "training.batch_size=128"])
+    p = prepare(spec, [CONFIGS])
+    training = assemble(p.spec, Rows.of(p.splits), Purpose("run", "val_loss"), net=p.net)
+    assert training.threads == threads
+
+    seen: list[int] = []
+
+    class ReadThreads(Callback):
+        def on_epoch_end(self, state, logs) -> None:
+            seen.append(max(i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"))
+
+    training.add(ReadThreads())
+    training.run()
+    assert seen == [threads]
+
+
 def test_jobs_and_runs_share_the_loop_settings_clip_norm_included() -> None:
     """A fold or restart job trains with the settings a run does: clip_norm changes a
     job's training exactly as it changes a run's."""

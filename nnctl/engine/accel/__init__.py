@@ -38,14 +38,12 @@ row of a minibatch."""
 
 @dataclass(frozen=True)
 class FitShape:
-    """What a fit's cost depends on besides the network: minibatch size, training and
-    validation rows, epochs, and the BLAS threads."""
+    """What the compiled step's saving depends on besides the network and optimizer: the
+    minibatch size, the training rows and the epochs."""
 
     batch: int
     rows: int
-    val_rows: int = 0
     epochs: int = 1
-    threads: int = 1
 
 
 def enabled() -> bool:
