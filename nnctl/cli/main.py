@@ -55,4 +55,7 @@ def _root(
 
 
 def main() -> None:
+    from nnctl.cli.pipes import survive_closed_pipes
+
+    survive_closed_pipes()
     app()
